@@ -1,0 +1,16 @@
+"""Documents, questions, corpus formats and retrievers (no Gymnasium imports here)."""
+
+from corpora.records import Corpus, Document, Question
+from corpora.registry import available, load, register_corpus
+from corpora.retrieval import Hit, Retriever
+
+__all__ = [
+    "Corpus",
+    "Document",
+    "Hit",
+    "Question",
+    "Retriever",
+    "available",
+    "load",
+    "register_corpus",
+]

@@ -1,0 +1,1 @@
+"""Loaders for real dataset formats; importing this package registers them."""

@@ -1,0 +1,119 @@
+"""Records shared by every corpus: documents, questions and the corpus that holds them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from functools import cached_property
+
+SPLITS = ("train", "dev", "test")
+
+
+@dataclass(frozen=True)
+class Document:
+    """One retrievable passage.
+
+    Attributes:
+        doc_id: Unique id within its corpus.
+        title: Short title (an entity name for encyclopedia-style corpora).
+        text: The passage body, without the title.
+    """
+
+    doc_id: str
+    title: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Question:
+    """One question with its gold answers and evidence.
+
+    Attributes:
+        qid: Unique id within its corpus.
+        question: The question text shown to the agent.
+        answers: Accepted gold answers (any one counts as correct).
+        supporting_ids: Ids of the documents needed to answer, in reasoning order.
+        hops: Number of reasoning hops (1 for single-hop).
+        split: One of ``train``, ``dev``, ``test``.
+        qtype: Question type, e.g. ``attribute``, ``bridge``, ``comparison``; free text for real
+            datasets.
+        entities: Names the question mentions, in order (used by planners, never by baselines).
+    """
+
+    qid: str
+    question: str
+    answers: tuple[str, ...]
+    supporting_ids: tuple[str, ...]
+    hops: int
+    split: str
+    qtype: str = "unknown"
+    entities: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.split not in SPLITS:
+            raise ValueError(f"Question {self.qid!r}: expected split in {SPLITS}, got {self.split!r}")
+        if not self.answers:
+            raise ValueError(f"Question {self.qid!r} has no gold answer")
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """Documents plus questions over them.
+
+    Attributes:
+        name: Corpus name (the registry key it was loaded under).
+        documents: All documents, in a fixed order.
+        questions: All questions of all splits.
+    """
+
+    name: str
+    documents: tuple[Document, ...]
+    questions: tuple[Question, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        seen: set[str] = set()
+        for doc in self.documents:
+            if doc.doc_id in seen:
+                raise ValueError(f"Corpus {self.name!r}: duplicate doc_id {doc.doc_id!r}")
+            seen.add(doc.doc_id)
+
+    @cached_property
+    def by_id(self) -> dict[str, Document]:
+        """Documents keyed by ``doc_id``."""
+        return {doc.doc_id: doc for doc in self.documents}
+
+    def split(self, name: str) -> list[Question]:
+        """Return the questions of one split (``train``, ``dev`` or ``test``)."""
+        if name not in SPLITS:
+            raise ValueError(f"expected split in {SPLITS}, got {name!r}")
+        return [q for q in self.questions if q.split == name]
+
+    def question(self, qid: str) -> Question:
+        """Return the question with id ``qid``."""
+        for q in self.questions:
+            if q.qid == qid:
+                return q
+        raise KeyError(f"Corpus {self.name!r} has no question with qid {qid!r}")
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """A hash of the document contents: index caches are keyed by it."""
+        digest = hashlib.sha256()
+        for doc in self.documents:
+            digest.update(json.dumps(asdict(doc), sort_keys=True).encode())
+            digest.update(b"\n")
+        return digest.hexdigest()[:16]
+
+
+def dedup_documents(docs: Sequence[Document]) -> tuple[Document, ...]:
+    """Drop documents whose (title, text) repeats an earlier one, keeping first ids."""
+    seen: set[tuple[str, str]] = set()
+    out: list[Document] = []
+    for doc in docs:
+        key = (doc.title, doc.text)
+        if key not in seen:
+            seen.add(key)
+            out.append(doc)
+    return tuple(out)
