@@ -1,0 +1,1 @@
+"""Agents, rollouts, diversity metrics and training."""

@@ -1,0 +1,100 @@
+"""``forksearch-bench``: benchmark agents on a corpus split, with diversity metrics."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+from rich.console import Console
+from rich.table import Table
+
+from agents.cli.build import CONF_DIR, build_corpus, build_retriever
+from agents.evaluation import Embedder, json_safe, summarize
+from agents.plots import plot_strategy_distributions
+from agents.registry import make_policy
+from agents.rollout import rollout
+from agents.trajectory import Trajectory, save_jsonl
+from envs.batch import SearchEnvBatch
+from envs.search_env import SearchEnv
+
+log = logging.getLogger(__name__)
+
+
+def run_bench(cfg: DictConfig, out_dir: Path) -> list[dict[str, Any]]:
+    """Run every agent of ``cfg.agents``; write bench.json, trajectories and the plot."""
+    corpus = build_corpus(cfg.corpus)
+    retriever = build_retriever(cfg.retriever, corpus)
+    questions = corpus.split(cfg.split)[: cfg.max_questions]
+    if not questions:
+        raise ValueError(f"corpus {corpus.name!r} has no questions in split {cfg.split!r}")
+    qids = [q.qid for q in questions]
+    batch = SearchEnvBatch([
+        SearchEnv(corpus, cfg.split, retriever, top_k=cfg.top_k, max_turns=cfg.max_turns)
+        for _ in range(min(cfg.batch_size, len(qids) * cfg.samples))
+    ])
+    embed = _query_embedder() if cfg.embed_queries else None
+    rows: list[dict[str, Any]] = []
+    all_trajectories: list[Trajectory] = []
+    for name in cfg.agents:
+        policy = make_policy(name, corpus, seed=cfg.seed, **dict(cfg.lm) if name.startswith("lm:") else {})
+        start = time.perf_counter()
+        trajectories = rollout(policy, batch, qids, samples=cfg.samples, progress=True)
+        seconds = time.perf_counter() - start
+        row = {"agent": name, **summarize(trajectories, k=cfg.samples, embed=embed, seed=cfg.seed)}
+        row["episodes_per_second"] = len(trajectories) / seconds
+        rows.append(row)
+        all_trajectories += trajectories
+        log.info("%s: EM %.3f in %.1fs", name, row["em"], seconds)
+    report = {"corpus": corpus.name, "split": cfg.split, "questions": len(qids),
+              "samples": cfg.samples, "retriever": cfg.retriever.kind, "rows": rows}
+    (out_dir / "bench.json").write_text(json.dumps(json_safe(report), indent=2))
+    save_jsonl(all_trajectories, out_dir / "trajectories.jsonl")
+    plot_strategy_distributions(
+        {r["agent"]: r["diversity"]["strategy_distribution"] for r in rows},
+        out_dir / "strategy_distribution.png",
+        title=f"Query strategies on {corpus.name} ({cfg.split})",
+    )
+    return rows
+
+
+def _query_embedder() -> Embedder:
+    from corpora.retrieval.dense import load_encoder
+
+    encoder = load_encoder()
+    return lambda queries: encoder.encode(queries, normalize_embeddings=True, batch_size=128)
+
+
+def print_table(rows: list[dict[str, Any]], console: Console) -> None:
+    """The benchmark table: accuracy, search behaviour, diversity."""
+    table = Table(title="forksearch-bench")
+    for col in ("agent", "EM", "F1", f"pass@{rows[0]['k']}", "EM 1hop/bridge/cmp", "searches",
+                "invalid", "strategy H", "dominant", "uniq q", "vendi"):
+        table.add_column(col, justify="left" if col in ("agent", "dominant") else "right")
+    for r in rows:
+        d, by_type = r["diversity"], r["em_by_type"]
+        types = "/".join(f"{by_type.get(t, float('nan')):.2f}" for t in ("attribute", "bridge", "comparison"))
+        table.add_row(r["agent"], f"{r['em']:.3f}", f"{r['f1']:.3f}", f"{r['pass_at_k']:.3f}",
+                      types, f"{r['searches_per_episode']:.2f}", f"{r['invalid_action_rate']:.3f}",
+                      f"{d['strategy_entropy']:.2f}", str(d["dominant_strategy"]),
+                      f"{d['unique_query_ratio']:.2f}", f"{d['vendi_score']:.2f}")
+    console.print(table)
+
+
+@hydra.main(config_path=CONF_DIR, config_name="bench", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    """Entry point of ``forksearch-bench``."""
+    out_dir = Path(HydraConfig.get().runtime.output_dir)
+    rows = run_bench(cfg, out_dir)
+    console = Console()
+    print_table(rows, console)
+    console.print(f"wrote {out_dir / 'bench.json'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""Summaries of a set of trajectories: accuracy, search behaviour and diversity."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from agents import diversity as dv
+from agents.trajectory import Trajectory
+
+#: Maps a list of query strings to an [n, d] embedding array (e.g. a sentence encoder).
+Embedder = Callable[[list[str]], np.ndarray]
+MAX_EMBEDDED_QUERIES = 512
+
+
+def summarize(
+    trajectories: Sequence[Trajectory], k: int, embed: Embedder | None = None, seed: int = 0
+) -> dict[str, Any]:
+    """Accuracy, pass@k, search behaviour and the diversity metrics of a set of episodes.
+
+    Args:
+        trajectories: Episodes, possibly several samples per question.
+        k: The k of pass@k (capped at the samples per question).
+        embed: Optional query embedder for the Vendi score and mean pairwise distance; up to
+            512 queries (a seeded random subset) are embedded.
+        seed: Seed of that subset.
+
+    Returns:
+        A flat dict of figures plus a ``diversity`` dict (see DESIGN.md, "Diversity metrics").
+    """
+    if not trajectories:
+        raise ValueError("expected at least one trajectory to summarize")
+    by_question: dict[str, list[Trajectory]] = defaultdict(list)
+    by_type: dict[str, list[float]] = defaultdict(list)
+    for t in trajectories:
+        by_question[t.qid].append(t)
+        by_type[t.qtype].append(t.em)
+    samples = min(len(group) for group in by_question.values())
+    k_eff = min(k, samples)
+    correct = [[t.success for t in group] for group in by_question.values()]
+    actions = sum(len(t.actions) for t in trajectories)
+    row: dict[str, Any] = {
+        "episodes": len(trajectories),
+        "questions": len(by_question),
+        "em": _mean([t.em for t in trajectories]),
+        "f1": _mean([t.f1 for t in trajectories]),
+        "pass_at_1": dv.mean_pass_at_k(correct, 1),
+        "pass_at_k": dv.mean_pass_at_k(correct, k_eff),
+        "k": k_eff,
+        "em_by_type": {qtype: _mean(v) for qtype, v in sorted(by_type.items())},
+        "searches_per_episode": _mean([t.searches for t in trajectories]),
+        "invalid_action_rate": sum(t.invalid_actions for t in trajectories) / max(actions, 1),
+        "truncated_rate": _mean([float(t.truncated) for t in trajectories]),
+    }
+    row["diversity"] = diversity_metrics(trajectories, embed, seed)
+    return row
+
+
+def diversity_metrics(
+    trajectories: Sequence[Trajectory], embed: Embedder | None = None, seed: int = 0
+) -> dict[str, Any]:
+    """Query-strategy and token diversity of a set of episodes."""
+    labels = [label for t in trajectories for label in t.strategy_labels]
+    queries = [q for t in trajectories for q in t.queries]
+    groups: dict[str, list[str]] = defaultdict(list)
+    for t in trajectories:
+        groups[t.qid].extend(t.queries)
+    out: dict[str, Any] = {
+        "strategy_entropy": dv.strategy_entropy(labels),
+        "sequence_entropy": dv.sequence_entropy(t.strategy_labels for t in trajectories),
+        "strategy_distribution": dv.strategy_distribution(labels),
+        "dominant_strategy": dv.dominant_strategy(labels),
+        "distinct_1": dv.distinct_n(queries, 1),
+        "distinct_2": dv.distinct_n(queries, 2),
+        "unique_query_ratio": dv.unique_query_ratio(groups.values()),
+        "searches_entropy": dv.searches_entropy(t.searches for t in trajectories),
+        "vendi_score": math.nan,
+        "mean_pairwise_distance": math.nan,
+    }
+    if embed is not None and len(queries) >= 2:
+        rng = np.random.default_rng(seed)
+        if len(queries) > MAX_EMBEDDED_QUERIES:
+            picked = rng.choice(len(queries), MAX_EMBEDDED_QUERIES, replace=False)
+            queries = [queries[i] for i in sorted(picked)]
+        vectors = embed(queries)
+        out["vendi_score"] = dv.vendi_score(vectors)
+        out["mean_pairwise_distance"] = dv.mean_pairwise_distance(vectors)
+    out.update(token_entropy(trajectories))
+    return out
+
+
+def token_entropy(trajectories: Sequence[Trajectory]) -> dict[str, float]:
+    """Token entropy over agent / query / answer tokens and the forking share (LM agents only)."""
+    with_tokens = [t for t in trajectories if t.entropies]
+    if not with_tokens:
+        nan = math.nan
+        return {"entropy_all": nan, "entropy_query": nan, "entropy_answer": nan,
+                "forking_share": nan}
+    cat = np.concatenate
+    return dv.token_entropy_stats(
+        cat([np.asarray(t.entropies, dtype=float) for t in with_tokens]),
+        cat([np.asarray(t.env_mask, dtype=bool) for t in with_tokens]),
+        cat([np.asarray(t.query_mask, dtype=bool) for t in with_tokens]),
+        cat([np.asarray(t.answer_mask, dtype=bool) for t in with_tokens]),
+    )
+
+
+def _mean(values: Sequence[float]) -> float:
+    return float(np.mean(values)) if len(values) else math.nan
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every NaN/inf float replaced by None, so strict JSON parsers accept it."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value

@@ -1,0 +1,241 @@
+"""Query-strategy labels: the lexical relation of a search query to its question.
+
+Every query an agent issues gets one label from :data:`STRATEGY_LABELS`, computed only from
+the query, the question, the text retrieved earlier in the same episode and the earlier queries.
+No model, retriever or gold answer is involved, so labels are cheap, deterministic and comparable
+across agents. The exact rule is documented in :func:`label_query`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+__all__ = [
+    "STOPWORDS",
+    "STRATEGY_LABELS",
+    "content_tokens",
+    "label_episode",
+    "label_query",
+    "name_tokens",
+]
+
+STRATEGY_LABELS: tuple[str, ...] = ("verbatim", "entity", "keyword", "bridge", "novel", "repeat")
+"""All strategy labels, in a fixed order (used for distributions and tie-breaking)."""
+
+STOPWORDS: frozenset[str] = frozenset(
+    {
+        # articles, determiners, pronouns
+        "a",
+        "an",
+        "the",
+        "this",
+        "that",
+        "these",
+        "those",
+        "it",
+        "its",
+        "their",
+        "his",
+        "her",
+        "s",
+        # prepositions and conjunctions
+        "of",
+        "in",
+        "on",
+        "at",
+        "by",
+        "for",
+        "from",
+        "to",
+        "with",
+        "as",
+        "into",
+        "and",
+        "or",
+        # auxiliaries
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "do",
+        "does",
+        "did",
+        "has",
+        "have",
+        "had",
+        # wh-words
+        "which",
+        "what",
+        "who",
+        "whom",
+        "whose",
+        "when",
+        "where",
+        "why",
+        "how",
+    }
+)
+"""Small English stopword list removed by :func:`content_tokens`."""
+
+_TOKEN_RE = re.compile(r"[a-z0-9]+")
+_WORD_RE = re.compile(r"\S+")
+
+
+def content_tokens(text: str) -> list[str]:
+    """Lowercase word tokens of ``text`` without stopwords, in order (duplicates kept).
+
+    Tokens are the matches of ``[a-z0-9]+`` in ``text.lower()``, so ``"Mekali's"`` gives
+    ``"mekali"`` and ``"s"`` (and ``"s"`` is then dropped as a stopword). Tokens in
+    :data:`STOPWORDS` are removed.
+
+    Args:
+        text: Any text (a query, a question, a retrieved passage).
+
+    Returns:
+        The content tokens of ``text``.
+    """
+    return [tok for tok in _TOKEN_RE.findall(text.lower()) if tok not in STOPWORDS]
+
+
+def name_tokens(question: str) -> set[str]:
+    """Content tokens of the capitalised words of ``question``: the names it mentions.
+
+    A word is a whitespace-separated chunk; it is capitalised when its first letter or digit is
+    an uppercase letter. The question's first word is skipped (its capital is sentence-initial),
+    and digits-only tokens (years) never count as names. ``"Who founded Mekali's firm in 1990?"``
+    gives ``{"mekali"}``.
+
+    Args:
+        question: The question text.
+
+    Returns:
+        The set of lowercased name tokens.
+    """
+    names: set[str] = set()
+    for word in _WORD_RE.findall(question)[1:]:
+        first = next((ch for ch in word if ch.isalnum()), "")
+        if first.isupper():
+            names.update(tok for tok in content_tokens(word) if not tok.isdigit())
+    return names
+
+
+def _normalise(tokens: Iterable[str]) -> str:
+    return " ".join(tokens)
+
+
+def _label(
+    q_tokens: list[str],
+    question_set: set[str],
+    names: set[str],
+    retrieved: set[str],
+    previous: set[str],
+) -> str:
+    """Apply the labelling rule of :func:`label_query` to pre-tokenised inputs."""
+    if _normalise(q_tokens) in previous:
+        return "repeat"
+    q = set(q_tokens)
+    if not q:
+        return "novel"
+    new = q - question_set
+    if not new:
+        # Here q is a non-empty subset of the question's tokens, so question_set is non-empty.
+        if 5 * len(q & question_set) >= 4 * len(question_set):  # overlap ratio >= 0.8
+            return "verbatim"
+        if q <= names:
+            return "entity"
+        return "keyword"
+    if 2 * len(new & retrieved) >= len(new):
+        return "bridge"
+    return "novel"
+
+
+def label_query(
+    query: str,
+    question: str,
+    retrieved_texts: Iterable[str] = (),
+    previous_queries: Iterable[str] = (),
+) -> str:
+    """Strategy label of one query, from its lexical relation to the question and prior results.
+
+    Let ``q = set(content_tokens(query))``, ``Q = set(content_tokens(question))``, ``R`` the union
+    of ``content_tokens`` of all earlier retrieved texts, and ``new = q - Q``. The rules, applied
+    in order:
+
+    a) ``"repeat"``: the normalised query (its content tokens joined by one space) equals the
+       normalised form of an earlier query of the episode (``previous_queries``). Two
+       stopword-only queries both normalise to ``""``, so the second one is a repeat.
+    b) ``q`` is empty: ``"novel"`` (nothing from the question).
+    c) ``new`` is empty (every query token is in the question): ``"verbatim"`` if
+       ``|q & Q| / |Q| >= 0.8``; else ``"entity"`` if ``q`` is a subset of
+       :func:`name_tokens` of the question; else ``"keyword"``.
+    d) otherwise: ``"bridge"`` if at least half of the tokens in ``new`` occur in ``R``; else
+       ``"novel"``.
+
+    Args:
+        query: The search query to label.
+        question: The episode's question.
+        retrieved_texts: Texts returned by earlier searches of the same episode.
+        previous_queries: Earlier queries of the same episode.
+
+    Returns:
+        One of :data:`STRATEGY_LABELS`.
+    """
+    retrieved: set[str] = set()
+    for text in retrieved_texts:
+        retrieved.update(content_tokens(text))
+    previous = {_normalise(content_tokens(prev)) for prev in previous_queries}
+    return _label(
+        content_tokens(query),
+        set(content_tokens(question)),
+        name_tokens(question),
+        retrieved,
+        previous,
+    )
+
+
+def label_episode(
+    question: str,
+    queries: Sequence[str],
+    retrieved_texts_per_search: Sequence[Sequence[str]],
+) -> list[str]:
+    """Label every query of one episode with :func:`label_query`.
+
+    Query ``i`` sees the texts of searches ``0..i-1`` (``retrieved_texts_per_search[j]`` holds
+    the texts returned by search ``j``) and the queries ``0..i-1``. The results of the last
+    search may be omitted, since no query sees them.
+
+    Args:
+        question: The episode's question.
+        queries: The episode's queries, in order.
+        retrieved_texts_per_search: The texts returned by each search, in order.
+
+    Returns:
+        One label per query.
+
+    Raises:
+        ValueError: If ``retrieved_texts_per_search`` has more entries than ``queries`` or fewer
+            than ``len(queries) - 1``.
+    """
+    n = len(queries)
+    if not n - 1 <= len(retrieved_texts_per_search) <= n:
+        raise ValueError(
+            f"expected {max(n - 1, 0)} or {n} entries in retrieved_texts_per_search for "
+            f"{n} queries, got {len(retrieved_texts_per_search)}"
+        )
+    question_set = set(content_tokens(question))
+    names = name_tokens(question)
+    retrieved: set[str] = set()
+    previous: set[str] = set()
+    labels: list[str] = []
+    for i, query in enumerate(queries):
+        q_tokens = content_tokens(query)
+        labels.append(_label(q_tokens, question_set, names, retrieved, previous))
+        previous.add(_normalise(q_tokens))
+        if i < len(retrieved_texts_per_search):
+            for text in retrieved_texts_per_search[i]:
+                retrieved.update(content_tokens(text))
+    return labels

@@ -1,0 +1,1 @@
+"""SFT and entropy-regulated RL on TRL."""

@@ -1,0 +1,78 @@
+"""NQ-open loader: gzipped JSONL with retrieved or gold passages (``ctxs``) per question."""
+
+from __future__ import annotations
+
+from itertools import islice
+
+from corpora.formats.documents import DocumentPool
+from corpora.formats.jsonio import PathLike, Record, check_type, iter_records, require
+from corpora.formats.questions import QuestionSet, answer_tuple, unique_ids
+from corpora.formats.splits import index_splits
+from corpora.paths import data_dir
+from corpora.records import Corpus, Question
+from corpora.registry import register_corpus
+
+#: The shipped sample, relative to ``data_dir()``, loaded when ``path`` is not given.
+DEFAULT_FILE = "nq_open/nq-open-oracle.jsonl.gz"
+FIELDS = ("question", "answers", "ctxs")
+CTX_FIELDS = ("title", "text")
+
+
+@register_corpus("nq_open")
+def load_nq_open(
+    path: PathLike | None = None,
+    max_questions: int | None = 1000,
+    train_fraction: float = 0.6,
+    dev_fraction: float = 0.1,
+) -> Corpus:
+    """Load NQ-open questions and the union of their passages.
+
+    The shipped sample is the NQ-open *test* set with its gold passage, so every split here is
+    drawn from official test questions: do not compare scores with published NQ-open numbers.
+
+    Args:
+        path: A (gzipped) JSONL file of ``{question, answers, ctxs: [{title, text, hasanswer,
+            isgold}]}``; default: the oracle sample under ``corpora.paths.data_dir()``.
+        max_questions: Keep the first this many records (``None``: all 2,655 of the sample).
+        train_fraction: The first ``round(n * train_fraction)`` kept records are ``train``.
+        dev_fraction: The next ``dev_fraction`` of records are ``dev``; the rest are ``test``
+            (so 600 / 100 / 300 with the defaults).
+
+    Returns:
+        A corpus of one document per distinct passage with content ids; question ids are
+        ``f"nq-{index}"`` (0-based record index); ``supporting_ids`` are the passages marked
+        ``isgold`` (or, if none is, ``hasanswer``); ``hops`` is 1 and ``qtype`` ``single``.
+    """
+    if max_questions is not None and max_questions < 0:
+        raise ValueError(f"max_questions: expected None or >= 0, got {max_questions}")
+    file = path if path is not None else data_dir() / DEFAULT_FILE
+    records = list(islice(iter_records(file), max_questions))
+    splits = index_splits(len(records), train_fraction, dev_fraction)
+    pool = DocumentPool()
+    questions = QuestionSet()
+    for index, ((where, record), split) in enumerate(zip(records, splits, strict=True)):
+        questions.add(_question(record, where, f"nq-{index}", split, pool), where)
+    return Corpus("nq_open", pool.documents(), questions.questions())
+
+
+def _question(record: Record, where: str, qid: str, split: str, pool: DocumentPool) -> Question:
+    gold: list[str] = []
+    has_answer: list[str] = []
+    for ctx in require(record, "ctxs", where, FIELDS, list):
+        ctx = check_type(ctx, "ctxs", where, dict)
+        doc_id = pool.add(
+            require(ctx, "title", where, CTX_FIELDS), require(ctx, "text", where, CTX_FIELDS)
+        )
+        if ctx.get("isgold") is True:
+            gold.append(doc_id)
+        if ctx.get("hasanswer") is True:
+            has_answer.append(doc_id)
+    return Question(
+        qid=qid,
+        question=require(record, "question", where, FIELDS).strip(),
+        answers=answer_tuple(require(record, "answers", where, FIELDS, list), where),
+        supporting_ids=unique_ids(gold or has_answer),
+        hops=1,
+        split=split,
+        qtype="single",
+    )

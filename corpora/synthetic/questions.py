@@ -1,0 +1,154 @@
+"""Questions over the synthetic world: 1-hop attribute, 2-hop bridge and comparison types.
+
+The types are designed so that no single query strategy is best for all: attribute questions
+want an entity lookup, bridge questions need a second query built from retrieved text (the
+bridge document shares no name with the question), comparisons need both entities found.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from corpora.records import Question
+from corpora.synthetic.documents import doc_id
+from corpora.synthetic.world import Company, Person, World
+
+QTYPES = ("attribute", "bridge", "comparison")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A question before it is assigned a split and an id."""
+
+    qtype: str
+    template: str
+    question: str
+    answer: str
+    supporting_ids: tuple[str, ...]
+    anchors: tuple[str, ...]  # entities whose split decides the question's split
+    entities: tuple[str, ...]  # names in the question, then bridge names, in reasoning order
+
+
+def _person_questions(p: Person, world: World) -> list[Candidate]:
+    pid = doc_id("person", p.name)
+    city = world.cities[p.birth_city]
+    employer = world.companies[p.employer]
+    a = (p.name,)
+    return [
+        Candidate("attribute", "person_city", f"In which city was {p.name} born?",
+                  p.birth_city, (pid,), a, a),
+        Candidate("attribute", "person_year", f"In what year was {p.name} born?",
+                  str(p.birth_year), (pid,), a, a),
+        Candidate("attribute", "person_employer", f"Which company does {p.name} work for?",
+                  p.employer, (pid,), a, a),
+        Candidate("bridge", "person_country", f"In which country was {p.name} born?",
+                  city.country, (pid, doc_id("city", city.name)), a, (p.name, city.name)),
+        Candidate("bridge", "employer_founder", f"Who founded the company that {p.name} works for?",
+                  employer.founder, (pid, doc_id("company", employer.name)), a,
+                  (p.name, employer.name)),
+        Candidate("bridge", "employer_year",
+                  f"In what year was the company that employs {p.name} founded?",
+                  str(employer.founded), (pid, doc_id("company", employer.name)), a,
+                  (p.name, employer.name)),
+    ]
+
+
+def _company_questions(c: Company, world: World) -> list[Candidate]:
+    cid = doc_id("company", c.name)
+    founder = world.people[c.founder]
+    hq = world.cities[c.headquarters]
+    fid = doc_id("person", founder.name)
+    a = (c.name,)
+    return [
+        Candidate("attribute", "company_year", f"In what year was {c.name} founded?",
+                  str(c.founded), (cid,), a, a),
+        Candidate("attribute", "company_city", f"In which city is {c.name} headquartered?",
+                  c.headquarters, (cid,), a, a),
+        Candidate("attribute", "company_founder", f"Who founded {c.name}?", c.founder,
+                  (cid,), a, a),
+        Candidate("bridge", "founder_city", f"In which city was the founder of {c.name} born?",
+                  founder.birth_city, (cid, fid), a, (c.name, founder.name)),
+        Candidate("bridge", "founder_year", f"In what year was the founder of {c.name} born?",
+                  str(founder.birth_year), (cid, fid), a, (c.name, founder.name)),
+        Candidate("bridge", "company_country", f"In which country is {c.name} headquartered?",
+                  hq.country, (cid, doc_id("city", hq.name)), a, (c.name, hq.name)),
+    ]
+
+
+def _comparisons(world: World, rng: random.Random, n_pairs: int) -> list[Candidate]:
+    out: list[Candidate] = []
+    people = list(world.people.values())
+    companies = list(world.companies.values())
+    for _ in range(n_pairs):
+        p1, p2 = rng.sample(people, 2)
+        if p1.birth_year != p2.birth_year:
+            older = p1 if p1.birth_year < p2.birth_year else p2
+            out.append(Candidate(
+                "comparison", "born_first", f"Who was born first, {p1.name} or {p2.name}?",
+                older.name, (doc_id("person", p1.name), doc_id("person", p2.name)),
+                (p1.name, p2.name), (p1.name, p2.name)))
+        c1, c2 = rng.sample(companies, 2)
+        if c1.founded != c2.founded:
+            earlier = c1 if c1.founded < c2.founded else c2
+            out.append(Candidate(
+                "comparison", "founded_first",
+                f"Which company was founded earlier, {c1.name} or {c2.name}?",
+                earlier.name, (doc_id("company", c1.name), doc_id("company", c2.name)),
+                (c1.name, c2.name), (c1.name, c2.name)))
+    return out
+
+
+def world_questions(
+    world: World, rng: random.Random, sizes: dict[str, int], split_fractions: dict[str, float]
+) -> list[Question]:
+    """Generate questions, split them by anchor entity and sample ``sizes[split]`` per split.
+
+    Each person and company is assigned to one split, and a question belongs to the split of its
+    anchor entities (comparisons whose two anchors disagree are dropped), so no entity a test
+    question asks about is asked about in training. Within a split the three types are balanced.
+    """
+    anchors = sorted(world.people) + sorted(world.companies)
+    splits, weights = zip(*split_fractions.items())
+    anchor_split = {name: rng.choices(splits, weights)[0] for name in anchors}
+    candidates = [q for p in world.people.values() for q in _person_questions(p, world)]
+    candidates += [q for c in world.companies.values() for q in _company_questions(c, world)]
+    candidates += _comparisons(world, rng, n_pairs=4 * len(anchors))
+
+    by_split_type: dict[tuple[str, str], list[Candidate]] = {}
+    seen: set[str] = set()
+    for cand in candidates:
+        split = {anchor_split[a] for a in cand.anchors}
+        if len(split) == 1 and cand.question not in seen:
+            seen.add(cand.question)
+            by_split_type.setdefault((split.pop(), cand.qtype), []).append(cand)
+
+    questions: list[Question] = []
+    for split in splits:
+        quota = _balanced_quota(sizes[split], [len(by_split_type.get((split, t), [])) for t in QTYPES])
+        for qtype, n in zip(QTYPES, quota):
+            chosen = rng.sample(by_split_type.get((split, qtype), []), n)
+            for i, cand in enumerate(chosen):
+                questions.append(Question(
+                    qid=f"syn-{split}-{qtype}-{i:04d}", question=cand.question,
+                    answers=(cand.answer,), supporting_ids=cand.supporting_ids,
+                    hops=len(cand.supporting_ids),
+                    split=split, qtype=qtype, entities=cand.entities))
+    return questions
+
+
+def _balanced_quota(total: int, available: list[int]) -> list[int]:
+    """Split ``total`` as evenly as possible over types, moving what one type lacks to others."""
+    quota = [0] * len(available)
+    remaining = total
+    while remaining > 0:
+        open_types = [i for i, n in enumerate(available) if quota[i] < n]
+        if not open_types:
+            break
+        share = max(1, remaining // len(open_types))
+        for i in open_types:
+            take = min(share, available[i] - quota[i], remaining)
+            quota[i] += take
+            remaining -= take
+    return quota
+

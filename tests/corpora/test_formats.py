@@ -1,0 +1,437 @@
+import gzip
+import json
+import os
+import re
+import string
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import corpora  # noqa: E402
+from corpora.formats import CorpusFormatError  # noqa: E402
+from corpora.formats.documents import content_doc_id  # noqa: E402
+from corpora.formats.flashrag import split_contents  # noqa: E402
+from corpora.formats.jsonio import iter_jsonl  # noqa: E402
+from corpora.paths import data_dir  # noqa: E402
+
+SAMPLES = {
+    "hotpotqa": [
+        "hotpotqa/hotpot_train_sample100.json",
+        "hotpotqa/hotpot_dev_distractor_sample200.json",
+    ],
+    "musique": [
+        "musique/musique_ans_train_sample100.jsonl",
+        "musique/musique_ans_dev_sample100.jsonl",
+    ],
+    "nq_open": ["nq_open/nq-open-oracle.jsonl.gz"],
+}
+
+
+def _needs_samples(name: str) -> None:
+    missing = [f for f in SAMPLES[name] if not (data_dir() / f).exists()]
+    if missing:
+        pytest.skip(f"sample data not found under {data_dir()}: {missing}")
+
+
+@pytest.fixture(scope="module")
+def loaded():
+    cache = {}
+
+    def get(name):
+        _needs_samples(name)
+        if name not in cache:
+            cache[name] = corpora.load(name)
+        return cache[name]
+
+    return get
+
+
+def _write_jsonl(path: Path, records) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def _normalise(text: str) -> str:
+    text = "".join(ch for ch in text.lower() if ch not in set(string.punctuation))
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+def _answer_in(answer: str, texts) -> bool:
+    needle = f" {_normalise(answer)} "
+    return any(needle in f" {_normalise(t)} " for t in texts)
+
+
+# --- the shipped samples -------------------------------------------------------------------------
+
+
+def test_all_loaders_are_registered():
+    assert {"hotpotqa", "musique", "nq_open", "beir", "flashrag", "jsonl"} <= set(
+        corpora.available()
+    )
+
+
+@pytest.mark.parametrize("name", ["hotpotqa", "musique", "nq_open"])
+def test_sample_corpus_is_consistent(loaded, name):
+    corpus = loaded(name)
+    assert corpus.name == name
+    keys = Counter((d.title, d.text) for d in corpus.documents)
+    assert keys.most_common(1)[0][1] == 1, "duplicate (title, text) documents"
+    assert all(d.text and d.text == d.text.strip() for d in corpus.documents)
+    assert len({q.qid for q in corpus.questions}) == len(corpus.questions)
+    for q in corpus.questions:
+        assert q.answers and all(a.strip() for a in q.answers)
+        assert q.question
+        assert q.supporting_ids and all(d in corpus.by_id for d in q.supporting_ids)
+        assert len(set(q.supporting_ids)) == len(q.supporting_ids)
+
+
+@pytest.mark.parametrize("name", ["hotpotqa", "musique", "nq_open"])
+def test_ids_are_deterministic_across_loads(loaded, name):
+    first = loaded(name)
+    again = corpora.load(name)
+    assert again.documents == first.documents and again.questions == first.questions
+    assert again.fingerprint == first.fingerprint
+
+
+def test_hotpotqa_counts_and_splits(loaded):
+    corpus = loaded("hotpotqa")
+    assert len(corpus.questions) == 300
+    assert [len(corpus.split(s)) for s in ("train", "dev", "test")] == [100, 50, 150]
+    assert Counter(q.qtype for q in corpus.questions) == {"bridge": 212, "comparison": 88}
+    assert all(q.hops == 2 == len(q.supporting_ids) for q in corpus.questions)
+    dev = json.loads((data_dir() / SAMPLES["hotpotqa"][1]).read_text(encoding="utf-8"))
+    assert [q.qid for q in corpus.split("dev")] == [r["_id"] for r in dev[:50]]
+    assert [q.qid for q in corpus.split("test")] == [r["_id"] for r in dev[50:]]
+    # 1,971 distinct dev paragraphs + 994 train paragraphs, 5 of which are also in dev.
+    assert len(corpus.documents) == 2960
+
+
+def test_hotpotqa_supporting_ids_follow_supporting_facts(loaded):
+    corpus = loaded("hotpotqa")
+    q = corpus.question("5a7f6fd75542992e7d278cfa")
+    assert q.answers == ("Rush",) and q.split == "dev" and q.qtype == "bridge"
+    assert [corpus.by_id[d].title for d in q.supporting_ids] == ["Nobody's Hero", "Neil Peart"]
+    assert q.supporting_ids[1] == content_doc_id(
+        "Neil Peart", corpus.by_id[q.supporting_ids[1]].text
+    )
+    assert q.supporting_ids[1].startswith("Neil_Peart#")
+
+
+@pytest.mark.parametrize("name, minimum", [("hotpotqa", 0.9), ("musique", 0.9), ("nq_open", 0.95)])
+def test_span_answers_appear_in_supporting_documents(loaded, name, minimum):
+    corpus = loaded(name)
+    spans = [q for q in corpus.questions if _normalise(q.answers[0]) not in {"yes", "no"}]
+    found = sum(
+        any(_answer_in(a, [corpus.by_id[d].text for d in q.supporting_ids]) for a in q.answers)
+        for q in spans
+    )
+    assert len(spans) > 0.8 * len(corpus.questions)
+    assert found >= minimum * len(spans), f"{found}/{len(spans)}"
+
+
+def test_musique_counts_answers_and_reasoning_order(loaded):
+    corpus = loaded("musique")
+    assert [len(corpus.split(s)) for s in ("train", "dev", "test")] == [100, 25, 75]
+    assert Counter(q.hops for q in corpus.questions) == {2: 121, 3: 61, 4: 18}
+    assert all(q.qtype == f"{q.hops}hop" == f"{len(q.supporting_ids)}hop" for q in corpus.questions)
+    q = corpus.question("2hop__82713_84616")
+    assert q.answers[0] == "for Best Performance by a Leading Actress in a Play in Ondine"
+    assert q.answers[1:] == ("leading role", "star", "leading actress", "lead")
+    # The first decomposition step is answered by the "My Fair Lady (film)" paragraph.
+    assert corpus.by_id[q.supporting_ids[0]].title == "My Fair Lady (film)"
+
+
+def test_nq_open_index_splits_and_all_records(loaded):
+    corpus = loaded("nq_open")
+    assert [len(corpus.split(s)) for s in ("train", "dev", "test")] == [600, 100, 300]
+    assert [q.qid for q in corpus.split("train")][:2] == ["nq-0", "nq-1"]
+    assert corpus.split("dev")[0].qid == "nq-600" and corpus.split("test")[-1].qid == "nq-999"
+    assert all(len(q.supporting_ids) == 1 and q.hops == 1 for q in corpus.questions)
+    full = corpora.load("nq_open", max_questions=None)
+    assert len(full.questions) == 2655
+    assert [len(full.split(s)) for s in ("train", "dev", "test")] == [1593, 265, 797]
+    # Split boundaries move with max_questions; ids and evidence do not.
+    assert [(q.qid, q.supporting_ids) for q in full.questions[:1000]] == [
+        (q.qid, q.supporting_ids) for q in corpus.questions
+    ]
+
+
+def test_defaults_load_quickly():
+    for name in SAMPLES:
+        _needs_samples(name)
+    start = time.perf_counter()
+    for name in SAMPLES:
+        corpora.load(name)
+    assert time.perf_counter() - start < 5.0
+
+
+def test_custom_path_split_rules(tmp_path):
+    _needs_samples("hotpotqa")
+    dev_file = data_dir() / SAMPLES["hotpotqa"][1]
+    alone = corpora.load("hotpotqa", path=dev_file, dev_fraction=0.5)
+    assert [len(alone.split(s)) for s in ("train", "dev", "test")] == [0, 100, 100]
+    as_train = corpora.load("hotpotqa", path=str(dev_file), split="train")
+    assert len(as_train.split("train")) == 200
+    # Content ids do not depend on which files were loaded.
+    both = corpora.load("hotpotqa")
+    assert set(alone.by_id) <= set(both.by_id)
+    with pytest.raises(ValueError, match="split"):
+        corpora.load("hotpotqa", path=dev_file, split="validation")
+
+
+# --- BEIR, FlashRAG and plain JSONL on hand-written files ----------------------------------------
+
+
+@pytest.fixture
+def beir_folder(tmp_path):
+    folder = tmp_path / "tiny_beir"
+    (folder / "qrels").mkdir(parents=True)
+    _write_jsonl(
+        folder / "corpus.jsonl",
+        [
+            {"_id": "d1", "title": "Paris", "text": "Paris is the capital of France."},
+            {"_id": "d2", "title": "Lyon", "text": "Lyon lies on the Rhone."},
+            {"_id": "d3", "title": "", "text": "An untitled passage."},
+            {"_id": "d4", "title": "Paris", "text": "Paris is the capital of France."},
+        ],
+    )
+    _write_jsonl(
+        folder / "queries.jsonl",
+        [
+            {
+                "_id": "q1",
+                "text": "What is the capital of France?",
+                "metadata": {"answer": "Paris"},
+            },
+            {"_id": "q2", "text": "Which river flows through Lyon?"},
+            {"_id": "q3", "text": "Untitled?"},
+            {"_id": "q4", "text": "Never relevant."},
+            {"_id": "q5", "text": "Not judged."},
+        ],
+    )
+    (folder / "qrels" / "test.tsv").write_text(
+        "query-id\tcorpus-id\tscore\nq1\td2\t1\nq1\td1\t2\nq2\td2\t1\nq4\td1\t0\n"
+    )
+    (folder / "qrels" / "train.tsv").write_text("q3\td3\t1\n")
+    return folder
+
+
+def test_beir_folder(beir_folder):
+    corpus = corpora.load("beir", path=beir_folder)
+    # d4 repeats d1 word for word and is dropped.
+    assert [d.doc_id for d in corpus.documents] == ["d1", "d2", "d3"]
+    assert [(q.qid, q.split) for q in corpus.questions] == [
+        ("q3", "train"),
+        ("q1", "test"),
+        ("q2", "test"),
+    ]
+    q1 = corpus.question("q1")
+    assert q1.supporting_ids == ("d1", "d2")  # by descending score
+    assert q1.answers == ("Paris", "Lyon") and q1.question == "What is the capital of France?"
+    assert corpus.question("q3").answers == ("d3",)  # untitled: the document id
+    with_answers = corpora.load("beir", path=str(beir_folder), answers_field="metadata.answer")
+    assert with_answers.question("q1").answers == ("Paris",)
+    assert with_answers.question("q2").answers == ("Lyon",)
+
+
+def test_beir_aliases_and_errors(beir_folder, tmp_path):
+    (beir_folder / "qrels" / "dev.tsv").write_text("q5\td4\t1\n")
+    assert corpora.load("beir", path=beir_folder).question("q5").supporting_ids == ("d1",)
+    (beir_folder / "qrels" / "dev.tsv").write_text("q5\td4\t1\nq5\td9\t1\n")
+    with pytest.raises(CorpusFormatError, match=r"dev\.tsv:2: document 'd9'"):
+        corpora.load("beir", path=beir_folder)
+    (beir_folder / "qrels" / "dev.tsv").write_text("q5 d1 1\n")
+    with pytest.raises(CorpusFormatError, match=r"dev\.tsv:1: expected 3 tab-separated"):
+        corpora.load("beir", path=beir_folder)
+    (beir_folder / "qrels" / "dev.tsv").write_text("q1\td1\t1\n")
+    with pytest.raises(CorpusFormatError, match="duplicate question id 'q1'"):
+        corpora.load("beir", path=beir_folder)
+    with pytest.raises(ValueError, match="path="):
+        corpora.load("beir")
+    with pytest.raises(FileNotFoundError, match="qrels"):
+        (tmp_path / "empty").mkdir()
+        corpora.load("beir", path=tmp_path / "empty")
+
+
+def test_flashrag_files(tmp_path):
+    corpus_file = _write_jsonl(
+        tmp_path / "wiki.jsonl",
+        [
+            {"id": "0", "contents": '"Paris"\nParis is the capital of France.'},
+            {"id": "1", "contents": "Lyon\nLyon lies on the Rhone.\nIt is large."},
+            {"id": "2", "contents": "A passage without a title line."},
+            {"id": 3, "contents": '"Paris"\nParis is the capital of France.'},
+        ],
+    )
+    test_file = _write_jsonl(
+        tmp_path / "test.jsonl",
+        [{"id": "test_0", "question": "Capital of France?", "golden_answers": ["Paris", "Paris"]}],
+    )
+    train_file = _write_jsonl(
+        tmp_path / "train.jsonl",
+        [
+            {"question": "Where is Lyon?", "golden_answers": "France"},
+            {"question": "Two hops?", "golden_answers": ["yes"], "hops": 2},
+        ],
+    )
+    corpus = corpora.load(
+        "flashrag", corpus_path=corpus_file, qa_paths={"test": test_file, "train": train_file}
+    )
+    assert [(d.doc_id, d.title, d.text) for d in corpus.documents] == [
+        ("0", "Paris", "Paris is the capital of France."),
+        ("1", "Lyon", "Lyon lies on the Rhone.\nIt is large."),
+        ("2", "", "A passage without a title line."),
+    ]
+    assert [(q.qid, q.split, q.answers, q.hops) for q in corpus.questions] == [
+        ("test_0", "test", ("Paris",), 1),
+        ("train-0", "train", ("France",), 1),
+        ("train-1", "train", ("yes",), 2),
+    ]
+    assert all(q.supporting_ids == () for q in corpus.questions)
+    assert len(corpora.load("flashrag", corpus_path=corpus_file).questions) == 0
+    assert split_contents('"Quoted "inner" title"\nbody') == ('Quoted "inner" title', "body")
+    with pytest.raises(ValueError, match="corpus_path="):
+        corpora.load("flashrag")
+    with pytest.raises(ValueError, match="qa_paths"):
+        corpora.load("flashrag", corpus_path=corpus_file, qa_paths={"valid": test_file})
+
+
+def test_plain_jsonl_one_file_and_two_files(tmp_path):
+    docs = [
+        {"doc_id": "a", "title": "Alpha", "text": "Alpha was founded in 1901."},
+        {"id": "b", "title": "Beta", "text": "Beta is in Alpha."},
+        {"doc_id": "c", "title": "Alpha", "text": "Alpha was founded in 1901."},
+    ]
+    questions = [
+        {
+            "qid": "x",
+            "question": "When was Beta's home founded?",
+            "answers": ["1901"],
+            "supporting_ids": ["b", "c"],
+            "split": "train",
+            "qtype": "bridge",
+            "entities": ["Beta"],
+        },
+        {"id": "y", "question": "What is Beta in?", "answers": "Alpha"},
+    ]
+    one = corpora.load("jsonl", path=_write_jsonl(tmp_path / "all.jsonl", docs + questions))
+    two = corpora.load(
+        "jsonl",
+        path=_write_jsonl(tmp_path / "docs.jsonl", docs),
+        questions_path=_write_jsonl(tmp_path / "qs.jsonl", questions),
+        split="dev",
+    )
+    assert [d.doc_id for d in one.documents] == ["a", "b"] == [d.doc_id for d in two.documents]
+    x = one.question("x")
+    assert x.supporting_ids == ("b", "a") and x.hops == 2 and x.split == "train"
+    assert x.qtype == "bridge" and x.entities == ("Beta",)
+    assert one.question("y").split == "test" and two.question("y").split == "dev"
+    assert one.question("y").answers == ("Alpha",) and one.question("y").hops == 1
+    bad = _write_jsonl(tmp_path / "bad.jsonl", docs + [{**questions[1], "supporting_ids": ["zz"]}])
+    with pytest.raises(CorpusFormatError, match=r"bad\.jsonl:4: supporting id 'zz'"):
+        corpora.load("jsonl", path=bad)
+
+
+# --- error messages ------------------------------------------------------------------------------
+
+
+def test_malformed_line_names_file_and_line(tmp_path):
+    lines = [json.dumps({"question": "q", "answers": ["a"], "ctxs": []})] * 2 + [
+        '{"question": "q",'
+    ]
+    bad = tmp_path / "broken.jsonl"
+    bad.write_text("\n".join(lines) + "\n")
+    with pytest.raises(CorpusFormatError) as err:
+        corpora.load("nq_open", path=bad)
+    message = str(err.value)
+    assert f"{bad}:3:" in message and "invalid JSON" in message and "fix or remove" in message
+    with pytest.raises(CorpusFormatError, match=r"broken\.jsonl:3: invalid JSON"):
+        list(iter_jsonl(bad))
+
+
+def test_not_an_object_and_gzip_detection(tmp_path):
+    gz = tmp_path / "small.jsonl.gz"
+    with gzip.open(gz, "wt", encoding="utf-8") as out:
+        out.write(
+            json.dumps(
+                {
+                    "question": "Who?",
+                    "answers": ["Ann"],
+                    "ctxs": [
+                        {"title": "Ann", "text": "Ann did it.", "hasanswer": True, "isgold": False}
+                    ],
+                }
+            )
+            + "\n"
+        )
+        out.write("\n[1, 2]\n")
+    with pytest.raises(CorpusFormatError, match=r"small\.jsonl\.gz:3: expected a JSON object"):
+        corpora.load("nq_open", path=gz)
+    with gzip.open(gz, "wt", encoding="utf-8") as out:
+        out.write(
+            json.dumps(
+                {
+                    "question": "Who?",
+                    "answers": ["Ann"],
+                    "ctxs": [
+                        {"title": "Ann", "text": "Ann did it.", "hasanswer": True, "isgold": False}
+                    ],
+                }
+            )
+            + "\n"
+        )
+    corpus = corpora.load("nq_open", path=gz)
+    # No gold passage: the passages that contain an answer support the question.
+    assert corpus.questions[0].supporting_ids == (corpus.documents[0].doc_id,)
+    assert corpus.questions[0].split == "train"
+
+
+def test_missing_field_is_named(tmp_path):
+    record = {"id": "1", "paragraphs": [], "question_decomposition": [], "answer": "x"}
+    bad = _write_jsonl(tmp_path / "musique.jsonl", [record])
+    with pytest.raises(CorpusFormatError) as err:
+        corpora.load("musique", path=bad)
+    message = str(err.value)
+    assert f"{bad}:1:" in message and "missing field 'question'" in message
+    assert "expected fields: id, paragraphs, question" in message
+    hotpot = tmp_path / "hotpot.json"
+    hotpot.write_text(json.dumps([{"_id": "h", "question": "q", "answer": "a", "context": []}]))
+    with pytest.raises(
+        CorpusFormatError, match=r"hotpot\.json: record 1: missing field 'supporting_facts'"
+    ):
+        corpora.load("hotpotqa", path=hotpot)
+    wrong = _write_jsonl(tmp_path / "wrong.jsonl", [{**record, "question": ["not", "text"]}])
+    with pytest.raises(CorpusFormatError, match="field 'question' should be str, got list"):
+        corpora.load("musique", path=wrong)
+    empty = _write_jsonl(tmp_path / "empty.jsonl", [{**record, "question": "q", "answer": " "}])
+    with pytest.raises(CorpusFormatError, match="no gold answer"):
+        corpora.load("musique", path=empty)
+
+
+def test_missing_file_hints_at_options(tmp_path):
+    missing = tmp_path / "nope.json"
+    with pytest.raises(FileNotFoundError) as err:
+        corpora.load("hotpotqa", path=missing)
+    message = str(err.value)
+    assert str(missing) in message and "path=" in message and "FORKSEARCH_DATA_DIR" in message
+    with pytest.raises(FileNotFoundError, match="corpus_path="):
+        corpora.load("flashrag", corpus_path=missing)
+
+
+def test_data_dir_override(tmp_path, monkeypatch):
+    monkeypatch.setenv("FORKSEARCH_DATA_DIR", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=re.escape(str(tmp_path / "hotpotqa"))):
+        corpora.load("hotpotqa")
+
+
+def test_unknown_corpus_name_suggests_close_match():
+    with pytest.raises(ValueError) as err:
+        corpora.load("hotpotq")
+    message = str(err.value)
+    assert "'hotpotqa'" in message and "Did you mean" in message
+    assert all(name in message for name in ("beir", "flashrag", "jsonl", "musique", "nq_open"))
