@@ -3,7 +3,6 @@ import json
 import os
 import re
 import string
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -159,15 +158,6 @@ def test_nq_open_index_splits_and_all_records(loaded):
     assert [(q.qid, q.supporting_ids) for q in full.questions[:1000]] == [
         (q.qid, q.supporting_ids) for q in corpus.questions
     ]
-
-
-def test_defaults_load_quickly():
-    for name in SAMPLES:
-        _needs_samples(name)
-    start = time.perf_counter()
-    for name in SAMPLES:
-        corpora.load(name)
-    assert time.perf_counter() - start < 5.0
 
 
 def test_custom_path_split_rules(tmp_path):
