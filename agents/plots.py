@@ -36,3 +36,19 @@ def plot_strategy_distributions(
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def plot_metric_bars(rows: list[dict], metric: str, path: str | Path) -> Path:
+    """One bar per configuration with its std over seeds as error bars."""
+    labels = [r["config"] for r in rows]
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.2 * len(rows) + 2), 3.6))
+    ax.bar(range(len(rows)), [r[metric] for r in rows], yerr=[r[f"{metric}_std"] for r in rows],
+           capsize=4, color="#4c72b0")
+    ax.set_xticks(range(len(rows)), labels, rotation=20, ha="right", fontsize=8)
+    ax.set_ylabel(metric)
+    ax.set_title(f"{metric} (mean ± std over seeds)")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

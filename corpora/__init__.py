@@ -3,6 +3,7 @@
 from corpora.records import Corpus, Document, Question
 from corpora.registry import available, load, register_corpus
 from corpora.retrieval import Hit, Retriever
+from corpora.retrieval.factory import make_retriever
 
 __all__ = [
     "Corpus",

@@ -40,8 +40,8 @@ def keywords(text: str) -> list[str]:
 
 
 def stem(word: str) -> str:
-    """A crude prefix stem (``founder``/``founded`` -> ``found``) for matching relation words."""
-    return word.lower()[:5]
+    """A crude prefix stem (``founder``/``founded`` -> ``foun``) for matching relation words."""
+    return word.lower()[:4]
 
 
 def answer_kind(question: str) -> str:
@@ -67,37 +67,52 @@ def extract_answer(
 ) -> str:
     """Pick an answer span from retrieved ``(title, text)`` docs by lexical cues.
 
-    Sentences are scored by how many question keywords (prefix-stemmed) they contain; the answer
-    is the first span of the right kind (a year, a name, or one of two options) in the best
-    sentence that is not already named in the question or in ``exclude``.
+    Each candidate span of the right kind (a year, a name, or one of two options) that the
+    question does not already name is scored by the sentence it sits in: +1 for every relation
+    word of the question (prefix-stemmed) in the sentence, +0.5 for every word of the question's
+    names, +2 if a relation word stands within the three words before the span. Ties go to the
+    earlier document and the earlier span.
     """
     kind = answer_kind(question)
     if kind == "choice":
         return _pick_choice(question, docs)
-    q_stems = {stem(w) for w in keywords(question)}
+    names = names_in(question)
+    name_words = {w.lower() for n in names for w in n.split()}
+    relation = {stem(w) for w in keywords(question) if w.lower() not in name_words}
     banned = {n.lower() for n in names_in(question)} | {e.lower() for e in exclude}
     best: tuple[float, str] = (float("-inf"), "")
     for rank, (title, text) in enumerate(docs):
-        for sentence in _SENTENCE.split(f"{title}. {text}" if title not in text else text):
-            overlap = len(q_stems & {stem(w) for w in re.findall(r"[A-Za-z]+", sentence)})
-            for span in _spans(sentence, kind):
+        on_topic = 1.5 if title in names else 0.0
+        for sentence in _SENTENCE.split(text):
+            raw = re.findall(r"[A-Za-z0-9]+", sentence)
+            words = {stem(w) for w in raw}
+            base = len(relation & words) + 0.5 * len(name_words & {w.lower() for w in raw})
+            base += on_topic
+            for start, span in _spans(sentence, kind):
                 low = span.lower()
                 if any(low in b or b in low for b in banned):
                     continue
-                score = overlap - 0.01 * rank
+                before = {stem(w) for w in re.findall(r"[A-Za-z0-9]+", sentence[:start])[-3:]}
+                score = base + (2.0 if relation & before else 0.0) - 0.01 * rank
                 if score > best[0]:
                     best = (score, span)
-                break
     return best[1]
 
 
-def _spans(sentence: str, kind: str) -> list[str]:
+def _spans(sentence: str, kind: str) -> list[tuple[int, str]]:
+    """Candidate answer spans with their character offsets."""
     if kind == "year":
-        return _YEAR.findall(sentence)
-    names = names_in(sentence)
-    if kind == "person":
-        names = [n for n in names if " " in n]
-    return names
+        return [(m.start(), m.group(0)) for m in _YEAR.finditer(sentence)]
+    spans = []
+    for match in _NAME.finditer(sentence):
+        words = match.group(0).split(" ")
+        offset = match.start()
+        while words and words[0] in _NOT_NAMES:
+            offset += len(words[0]) + 1
+            words = words[1:]
+        if words and (kind != "person" or len(words) > 1):
+            spans.append((offset, " ".join(words)))
+    return spans
 
 
 def _pick_choice(question: str, docs: Sequence[tuple[str, str]]) -> str:
