@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from functools import partial
 from typing import Any
 
@@ -29,7 +30,9 @@ def make_policy(name: str, corpus: Corpus, seed: int = 0, **lm_options: Any) -> 
     if name.startswith("demo_") and name[5:] in DEMONSTRATORS:
         return ScriptedPolicy(partial(DEMONSTRATORS[name[5:]], corpus))
     if name == RandomBaseline.name:
-        return ScriptedPolicy(partial(RandomBaseline, seed=seed))
+        # One agent per batch slot, each with its own stream, so parallel samples differ.
+        seeds = itertools.count(seed * 100_003)
+        return ScriptedPolicy(lambda: RandomBaseline(seed=next(seeds)))
     if name in BASELINES:
         return ScriptedPolicy(BASELINES[name])
     if name.startswith("lm:"):

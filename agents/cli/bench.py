@@ -91,7 +91,7 @@ def main(cfg: DictConfig) -> None:
     """Entry point of ``forksearch-bench``."""
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     rows = run_bench(cfg, out_dir)
-    console = Console()
+    console = Console(width=max(Console().width, 150))
     print_table(rows, console)
     console.print(f"wrote {out_dir / 'bench.json'}")
 

@@ -7,7 +7,6 @@ ids (they are not given the corpus at all), and extract answers with lexical heu
 from __future__ import annotations
 
 import re
-import zlib
 
 import numpy as np
 
@@ -93,13 +92,12 @@ class RandomBaseline(ScriptedAgent):
     def __init__(self, max_searches: int = 3, seed: int = 0) -> None:
         super().__init__(max_searches)
         self.seed = seed
-        self.samples = 0
+        # One stream per agent, continued across episodes: repeated samples of a question differ,
+        # and a rollout with the same seed and batch size replays exactly.
+        self.rng = np.random.default_rng(seed)
 
     def start(self) -> None:
-        """Seed from (seed, qid, episode count) so runs are reproducible but samples differ."""
-        self.samples += 1
-        key = zlib.crc32(f"{self.seed}:{self.qid}:{self.samples}".encode())
-        self.rng = np.random.default_rng(key)
+        """Draw how many searches this episode makes."""
         self.n_searches = int(self.rng.integers(0, self.max_searches + 1))
 
     def next_query(self) -> str | None:
