@@ -1,0 +1,231 @@
+"""A causal LM as a batched search-agent policy, recording token-level rollout data."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from agents.lm.sampling import Generated, generate_batch
+
+_CLOSING = ("</search>", "</answer>")
+_ACTION = re.compile(r"<(search|answer)>(.*?)</\1>", re.DOTALL)
+_TAIL = 16  # tokens decoded to spot a closing tag spelt in pieces
+
+
+_RECORD_FIELDS = (
+    "prompt_ids",
+    "completion_ids",
+    "env_mask",
+    "logprobs",
+    "entropies",
+    "query_mask",
+    "answer_mask",
+)
+
+
+@dataclass
+class _Episode:
+    """Token-level record of one slot's episode so far (fields as in ``Trajectory``)."""
+
+    prompt_ids: list[int]
+    prompt_pending: bool = True  # the first observation is the prompt, already tokenized
+    completion_ids: list[int] = field(default_factory=list)
+    env_mask: list[int] = field(default_factory=list)
+    logprobs: list[float] = field(default_factory=list)
+    entropies: list[float] = field(default_factory=list)
+    query_mask: list[int] = field(default_factory=list)
+    answer_mask: list[int] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.prompt_ids) + len(self.completion_ids)
+
+    def add_observation(self, ids: list[int]) -> None:
+        zeros = [0] * len(ids)
+        self.completion_ids += ids
+        self.env_mask += zeros
+        self.logprobs += [0.0] * len(ids)
+        self.entropies += [0.0] * len(ids)
+        self.query_mask += zeros
+        self.answer_mask += zeros
+
+    def add_turn(self, gen: Generated, query_mask: list[int], answer_mask: list[int]) -> None:
+        self.completion_ids += gen.ids
+        self.env_mask += [1] * len(gen.ids)
+        self.logprobs += gen.logprobs
+        self.entropies += gen.entropies
+        self.query_mask += query_mask
+        self.answer_mask += answer_mask
+
+    def record(self) -> dict[str, Any]:
+        return {name: list(getattr(self, name)) for name in _RECORD_FIELDS}
+
+
+class LMPolicy:
+    """Plays many episodes at once with a Hugging Face causal LM (``agents.rollout.BatchPolicy``).
+
+    The first observation (instruction and question) is the prompt; with ``use_chat_template``
+    and a tokenizer that has a chat template it is rendered as a user message plus generation
+    prompt. Every later observation is appended as plain text, as Search-R1 does. Each turn is
+    sampled for all slots in one batched loop and stops at ``</search>``, ``</answer>``, the eos
+    token or ``max_new_tokens``.
+
+    Per slot it records ``completion_ids`` (generated and environment tokens after the prompt),
+    ``env_mask`` (1 on generated tokens), the sampling-time ``logprobs`` and ``entropies`` of the
+    temperature-scaled distribution (0.0 on environment tokens), and ``query_mask`` /
+    ``answer_mask`` (generated tokens strictly inside ``<search>``/``<answer>`` tags). A sampled
+    eos stays in the record (it was a choice) but not in the turn's text. Generation never runs
+    past ``max_length`` tokens per slot; a slot already there ends its turn with empty text.
+
+    Args:
+        model: A causal LM; it is put in eval mode and used on its current device.
+        tokenizer: Its tokenizer (needs an eos token).
+        temperature: Sampling temperature; 0 is greedy decoding (logprobs then at temperature 1).
+        top_p: Nucleus sampling mass in (0, 1].
+        max_new_tokens: Most tokens generated per turn.
+        max_length: Most tokens per episode (prompt and completion), capped by the model's
+            ``max_position_embeddings``.
+        name: Agent name written into trajectories.
+        use_chat_template: Render the prompt with the tokenizer's chat template.
+        seed: Seed of the policy's own random generator.
+    """
+
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        max_new_tokens: int = 48,
+        max_length: int = 1024,
+        name: str = "lm",
+        use_chat_template: bool = False,
+        seed: int = 0,
+    ) -> None:
+        if temperature < 0 or not 0 < top_p <= 1:
+            raise ValueError(
+                f"expected temperature >= 0 and 0 < top_p <= 1, got {temperature=}, {top_p=}"
+            )
+        if max_new_tokens < 1 or max_length < 2:
+            raise ValueError(
+                f"expected max_new_tokens >= 1 and max_length >= 2, "
+                f"got {max_new_tokens=}, {max_length=}"
+            )
+        if tokenizer.eos_token_id is None:
+            raise ValueError("expected a tokenizer with an eos token")
+        self.model, self.tokenizer, self.name = model.eval(), tokenizer, name
+        self.temperature, self.top_p, self.max_new_tokens = temperature, top_p, max_new_tokens
+        positions = getattr(model.config, "max_position_embeddings", None) or max_length
+        self.max_length = min(max_length, positions)
+        self.use_chat_template = use_chat_template and bool(
+            getattr(tokenizer, "chat_template", None)
+        )
+        if use_chat_template and not self.use_chat_template:
+            warnings.warn("tokenizer has no chat template; prompts are plain text", stacklevel=2)
+        eos = int(tokenizer.eos_token_id)
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
+        self.stop_ids = {eos} | {i for t in _CLOSING if (i := self._single_id(t)) is not None}
+        specials = (tokenizer.pad_token_id, tokenizer.bos_token_id)
+        self.banned_ids = sorted({i for i in specials if i is not None and i != eos})
+        tokens = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
+        self._maybe_closing = {i for i, t in enumerate(tokens) if t and ">" in t} - self.stop_ids
+        self.seed = seed
+        self.generator = torch.Generator(device=self.device).manual_seed(seed)
+        self.episodes: dict[int, _Episode] = {}
+
+    @property
+    def device(self) -> torch.device:
+        """The model's device."""
+        return next(self.model.parameters()).device
+
+    def reseed(self, seed: int) -> None:
+        """Restart the random generator from ``seed``."""
+        self.seed = seed
+        self.generator.manual_seed(seed)
+
+    def begin(self, slot: int, question: str, qid: str, prompt: str) -> None:
+        """Start the slot's episode; ``prompt`` (the first observation) becomes ``prompt_ids``."""
+        self.episodes[slot] = _Episode(prompt_ids=self._encode_prompt(prompt))
+
+    def act(self, slots: Sequence[int], observations: Sequence[str]) -> list[str]:
+        """Append each slot's observation, then generate one turn for all slots together."""
+        episodes = []
+        for slot, observation in zip(slots, observations, strict=True):
+            if slot not in self.episodes:
+                raise KeyError(f"slot {slot} has no episode; call begin() first")
+            episode = self.episodes[slot]
+            if episode.prompt_pending:
+                episode.prompt_pending = False
+            elif observation:
+                episode.add_observation(self._encode(observation))
+            episodes.append(episode)
+        budgets = [min(self.max_new_tokens, self.max_length - len(e)) for e in episodes]
+        generated = generate_batch(
+            self.model,
+            [e.prompt_ids + e.completion_ids for e in episodes],
+            budgets,
+            pad_id=self.pad_id,
+            stop_ids=self.stop_ids,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            generator=self.generator,
+            banned_ids=self.banned_ids,
+            stop_check=self._closes_in_pieces if self._maybe_closing else None,
+        )
+        texts = []
+        for episode, gen in zip(episodes, generated, strict=True):
+            text = self._decode(gen.ids)
+            episode.add_turn(gen, *self._tag_masks(gen.ids, text))
+            texts.append(text)
+        return texts
+
+    def token_record(self, slot: int) -> dict[str, Any]:
+        """Return the slot's token-level ``Trajectory`` fields (copies)."""
+        return self.episodes[slot].record()
+
+    def _encode_prompt(self, prompt: str) -> list[int]:
+        if self.use_chat_template:
+            text = self.tokenizer.apply_chat_template(
+                [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+            )
+            return self._encode(str(text))
+        return list(self.tokenizer(prompt)["input_ids"])
+
+    def _encode(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def _decode(self, ids: Sequence[int]) -> str:
+        text = self.tokenizer.decode(
+            list(ids), skip_special_tokens=True, clean_up_tokenization_spaces=False
+        )
+        return str(text)
+
+    def _single_id(self, text: str) -> int | None:
+        ids = self._encode(text)
+        return ids[0] if len(ids) == 1 else None
+
+    def _closes_in_pieces(self, row: int, ids: list[int]) -> bool:
+        # A closing tag the model spelt in several tokens still ends the turn.
+        if ids[-1] not in self._maybe_closing:
+            return False
+        tail = self._decode(ids[-_TAIL:])
+        return any(tag in tail for tag in _CLOSING)
+
+    def _tag_masks(self, ids: list[int], text: str) -> tuple[list[int], list[int]]:
+        query, answer = [0] * len(ids), [0] * len(ids)
+        if "<search>" not in text and "<answer>" not in text:
+            return query, answer
+        ends = [len(self._decode(ids[: i + 1])) for i in range(len(ids))]
+        for match in _ACTION.finditer(text):
+            lo, hi = match.span(2)
+            mask = query if match.group(1) == "search" else answer
+            for i, end in enumerate(ends):
+                start = ends[i - 1] if i else 0
+                if lo <= start and end <= hi and end > start:
+                    mask[i] = 1
+        return query, answer
