@@ -13,7 +13,10 @@ class Agent(Protocol):
     metadata (a demonstrator) must be given the corpus at construction and say so.
     """
 
-    name: str
+    @property
+    def name(self) -> str:
+        """A short name for tables and logs."""
+        ...
 
     def reset(self, question: str, qid: str) -> None:
         """Start a new episode on ``question``."""

@@ -98,8 +98,12 @@ def token_entropy(trajectories: Sequence[Trajectory]) -> dict[str, float]:
     with_tokens = [t for t in trajectories if t.entropies]
     if not with_tokens:
         nan = math.nan
-        return {"entropy_all": nan, "entropy_query": nan, "entropy_answer": nan,
-                "forking_share": nan}
+        return {
+            "entropy_all": nan,
+            "entropy_query": nan,
+            "entropy_answer": nan,
+            "forking_share": nan,
+        }
     cat = np.concatenate
     return dv.token_entropy_stats(
         cat([np.asarray(t.entropies, dtype=float) for t in with_tokens]),

@@ -12,7 +12,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from agents.strategies import STRATEGY_LABELS  # noqa: E402
 
-STRATEGY_COLORS = dict(zip(STRATEGY_LABELS, plt.get_cmap("tab10").colors))
+_TAB10 = plt.get_cmap("tab10")
+STRATEGY_COLORS = {label: _TAB10(i) for i, label in enumerate(STRATEGY_LABELS)}
 
 
 def plot_strategy_distributions(
@@ -30,7 +31,13 @@ def plot_strategy_distributions(
     ax.invert_yaxis()
     ax.set_xlabel("share of queries")
     ax.set_title(title or "Query strategy distribution per agent")
-    ax.legend(ncol=len(STRATEGY_LABELS), loc="upper center", bbox_to_anchor=(0.5, -0.25 if len(names) < 4 else -0.08), fontsize=8, frameon=False)
+    ax.legend(
+        ncol=len(STRATEGY_LABELS),
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.25 if len(names) < 4 else -0.08),
+        fontsize=8,
+        frameon=False,
+    )
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=120)
@@ -42,13 +49,131 @@ def plot_metric_bars(rows: list[dict], metric: str, path: str | Path) -> Path:
     """One bar per configuration with its std over seeds as error bars."""
     labels = [r["config"] for r in rows]
     fig, ax = plt.subplots(figsize=(max(4.0, 1.2 * len(rows) + 2), 3.6))
-    ax.bar(range(len(rows)), [r[metric] for r in rows], yerr=[r[f"{metric}_std"] for r in rows],
-           capsize=4, color="#4c72b0")
+    ax.bar(
+        range(len(rows)),
+        [r[metric] for r in rows],
+        yerr=[r[f"{metric}_std"] for r in rows],
+        capsize=4,
+        color="#4c72b0",
+    )
     ax.set_xticks(range(len(rows)), labels, rotation=20, ha="right", fontsize=8)
     ax.set_ylabel(metric)
     ax.set_title(f"{metric} (mean ± std over seeds)")
     fig.tight_layout()
     path = Path(path)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+PHASE_COLORS = {"sft": "#dbe9f6", "rl": "#fde7d4"}
+
+
+def _series(rows: list[dict], key: str) -> tuple[list[int], list[float]]:
+    points = [(r["step"], r[key]) for r in rows if isinstance(r.get(key), int | float)]
+    return [p[0] for p in points], [p[1] for p in points]
+
+
+def phase_spans(rows: list[dict]) -> list[tuple[str, int, int]]:
+    """``(phase, first step, last step)`` of each phase of a run, in order."""
+    spans: list[tuple[str, int, int]] = []
+    index = None
+    for r in rows:
+        if spans and r.get("phase_index") == index:
+            spans[-1] = (spans[-1][0], spans[-1][1], r["step"])
+        else:
+            spans.append((r["phase"], r["step"], r["step"]))
+            index = r.get("phase_index")
+    return spans
+
+
+def _shade_phases(ax: plt.Axes, rows: list[dict]) -> None:
+    """Shade each SFT / RL phase, each kind labelled once in the legend."""
+    seen: set[str] = set()
+    for phase, first, last in phase_spans(rows):
+        label = None if phase in seen else f"{phase.upper()} phase"
+        seen.add(phase)
+        ax.axvspan(
+            first - 0.5,
+            last + 0.5,
+            color=PHASE_COLORS.get(phase, "#eeeeee"),
+            lw=0,
+            label=label,
+            zorder=0,
+        )
+
+
+def plot_training(rows: list[dict], out_dir: str | Path) -> list[Path]:
+    """Write the run plots: reward & dev EM, token entropies, strategy entropy and shares."""
+    out_dir = Path(out_dir)
+    if not rows:
+        return []
+    paths = []
+    panels = [
+        (
+            "reward_dev_em.png",
+            "Reward and held-out EM",
+            "value",
+            [("reward", "batch reward"), ("dev_em", "dev EM")],
+        ),
+        (
+            "token_entropy.png",
+            "Token entropy (nats)",
+            "entropy",
+            [
+                ("entropy_all", "all agent tokens"),
+                ("entropy_query", "query tokens"),
+                ("entropy_answer", "answer tokens"),
+                ("dev_entropy_all", "dev, all tokens"),
+            ],
+        ),
+        (
+            "strategy_entropy.png",
+            "Query-strategy entropy (bits)",
+            "bits",
+            [("strategy_entropy", "batch"), ("dev_strategy_entropy", "dev")],
+        ),
+    ]
+    for name, title, ylabel, keys in panels:
+        fig, ax = plt.subplots(figsize=(8, 4))
+        _shade_phases(ax, rows)
+        for key, label in keys:
+            xs, ys = _series(rows, key)
+            if xs:
+                ax.plot(xs, ys, marker="o" if key.startswith("dev_") else None, ms=4, label=label)
+        ax.set_xlabel("optimizer step (whole run)")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.legend(fontsize=8, loc="best")
+        fig.tight_layout()
+        fig.savefig(out_dir / name, dpi=120)
+        plt.close(fig)
+        paths.append(out_dir / name)
+    paths.append(_plot_strategy_shares(rows, out_dir / "strategy_distribution.png"))
+    return paths
+
+
+def _plot_strategy_shares(rows: list[dict], path: Path) -> Path:
+    """Stacked area of the dev episodes' query-strategy shares over the run."""
+    dev = [r for r in rows if isinstance(r.get(f"dev_share_{STRATEGY_LABELS[0]}"), int | float)]
+    fig, ax = plt.subplots(figsize=(8, 4))
+    _shade_phases(ax, rows)
+    if dev:
+        steps = [r["step"] for r in dev]
+        shares = [[r.get(f"dev_share_{label}") or 0.0 for r in dev] for label in STRATEGY_LABELS]
+        ax.stackplot(
+            steps,
+            shares,
+            labels=STRATEGY_LABELS,
+            colors=[STRATEGY_COLORS[label] for label in STRATEGY_LABELS],
+            alpha=0.9,
+        )
+        ax.set_ylim(0, 1)
+    ax.set_xlabel("optimizer step (whole run)")
+    ax.set_ylabel("share of dev queries")
+    ax.set_title("Query-strategy distribution over the run (dev episodes)")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path

@@ -83,9 +83,17 @@ def rollout(
                 obs, info = batch.envs[slot].reset(options={"qid": qid})
                 question = batch.envs[slot].question
                 policy.begin(slot, question.question, qid, obs)
-                running[slot] = (next_job, Trajectory(
-                    qid=qid, question=question.question, agent=policy.name, sample=sample,
-                    qtype=question.qtype, strategy=strategy))
+                running[slot] = (
+                    next_job,
+                    Trajectory(
+                        qid=qid,
+                        question=question.question,
+                        agent=policy.name,
+                        sample=sample,
+                        qtype=question.qtype,
+                        strategy=strategy,
+                    ),
+                )
                 pending_obs[slot] = obs
                 next_job += 1
         slots = sorted(running)
@@ -109,14 +117,17 @@ def rollout(
     return [r for r in results if r is not None]
 
 
-def _finish(record: Trajectory, info: dict[str, Any], reward: float, truncated: bool,
-            corpus: Corpus) -> None:
+def _finish(
+    record: Trajectory, info: dict[str, Any], reward: float, truncated: bool, corpus: Corpus
+) -> None:
     record.queries = list(info["queries"])
     record.retrieved_ids = [list(ids) for ids in info["retrieved_ids"]]
     record.answer = info["answer"]
     record.reward, record.em, record.f1 = reward, info["em"], info["f1"]
     record.invalid_actions = info["invalid_actions"]
     record.truncated = truncated
-    texts = [[f"{corpus.by_id[d].title} {corpus.by_id[d].text}" for d in ids]
-             for ids in record.retrieved_ids]
+    texts = [
+        [f"{corpus.by_id[d].title} {corpus.by_id[d].text}" for d in ids]
+        for ids in record.retrieved_ids
+    ]
     record.strategy_labels = label_episode(record.question, record.queries, texts)

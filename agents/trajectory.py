@@ -78,7 +78,9 @@ def load_jsonl(path: str | Path) -> list[Trajectory]:
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as err:
-                raise ValueError(f"{path}:{lineno}: invalid JSON ({err}); fix or remove that line") from err
+                raise ValueError(
+                    f"{path}:{lineno}: invalid JSON ({err}); fix or remove that line"
+                ) from err
             unknown = set(record) - names
             if unknown:
                 raise ValueError(f"{path}:{lineno}: unknown trajectory fields {sorted(unknown)}")

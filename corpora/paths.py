@@ -18,6 +18,6 @@ def data_dir() -> Path:
 
 
 def cache_dir() -> Path:
-    """Folder for retrieval indexes and tokenizers: ``$FORKSEARCH_CACHE_DIR`` or ``~/.cache/forksearch``."""
+    """Folder for indexes and tokenizers: ``$FORKSEARCH_CACHE_DIR`` or ``~/.cache/forksearch``."""
     env = os.environ.get("FORKSEARCH_CACHE_DIR")
     return Path(env) if env else Path.home() / ".cache" / "forksearch"

@@ -46,12 +46,14 @@ class SearchEnvBatch:
     def reset(
         self, qids: Sequence[str | None] | None = None, seed: int | None = None
     ) -> tuple[list[str], list[dict[str, Any]]]:
-        """Reset every slot, on the given question ids where given; ``seed`` seeds slot i with seed+i."""
+        """Reset every slot (on ``qids`` where given); ``seed`` seeds slot i with seed + i."""
         qids = list(qids) if qids is not None else [None] * len(self.envs)
         if len(qids) != len(self.envs):
             raise ValueError(f"expected {len(self.envs)} qids, got {len(qids)}")
         results = [
-            env.reset(seed=None if seed is None else seed + i, options={"qid": qid} if qid else None)
+            env.reset(
+                seed=None if seed is None else seed + i, options={"qid": qid} if qid else None
+            )
             for i, (env, qid) in enumerate(zip(self.envs, qids))
         ]
         return [r[0] for r in results], [r[1] for r in results]

@@ -1,4 +1,4 @@
-"""The Search-R1 text protocol: parse an agent turn, render what the environment says back.
+r"""The Search-R1 text protocol: parse an agent turn, render what the environment says back.
 
 An agent turn may think in ``<think>...</think>`` and then either searches with
 ``<search>query</search>`` or answers with ``<answer>text</answer>``. The first complete

@@ -166,7 +166,11 @@ class SearchEnv(gym.Env[str, str]):
     def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
         """Take one agent turn; searches call the retriever for this one query."""
         parsed = parse_action(action)
-        hits = self.retriever.search([parsed.content], self.top_k)[0] if parsed.kind == "search" else []
+        hits = (
+            self.retriever.search([parsed.content], self.top_k)[0]
+            if parsed.kind == "search"
+            else []
+        )
         return self.apply(action, parsed, hits)
 
     def apply(
@@ -178,7 +182,8 @@ class SearchEnv(gym.Env[str, str]):
         batched retrieval for many environments.
         """
         if self.done:
-            # Stepping a finished episode is a caller bug, but still data: report it, change nothing.
+            # Stepping a finished episode is a caller bug, but still data: report it, change
+            # nothing.
             parsed = Action("invalid", reason="the episode has ended; call reset()")
         self.turn += 1
         reward, terminated = 0.0, False

@@ -34,15 +34,19 @@ def run_bench(cfg: DictConfig, out_dir: Path) -> list[dict[str, Any]]:
     if not questions:
         raise ValueError(f"corpus {corpus.name!r} has no questions in split {cfg.split!r}")
     qids = [q.qid for q in questions]
-    batch = SearchEnvBatch([
-        SearchEnv(corpus, cfg.split, retriever, top_k=cfg.top_k, max_turns=cfg.max_turns)
-        for _ in range(min(cfg.batch_size, len(qids) * cfg.samples))
-    ])
+    batch = SearchEnvBatch(
+        [
+            SearchEnv(corpus, cfg.split, retriever, top_k=cfg.top_k, max_turns=cfg.max_turns)
+            for _ in range(min(cfg.batch_size, len(qids) * cfg.samples))
+        ]
+    )
     embed = _query_embedder() if cfg.embed_queries else None
     rows: list[dict[str, Any]] = []
     all_trajectories: list[Trajectory] = []
     for name in cfg.agents:
-        policy = make_policy(name, corpus, seed=cfg.seed, **dict(cfg.lm) if name.startswith("lm:") else {})
+        policy = make_policy(
+            name, corpus, seed=cfg.seed, **dict(cfg.lm) if name.startswith("lm:") else {}
+        )
         start = time.perf_counter()
         trajectories = rollout(policy, batch, qids, samples=cfg.samples, progress=True)
         seconds = time.perf_counter() - start
@@ -51,8 +55,14 @@ def run_bench(cfg: DictConfig, out_dir: Path) -> list[dict[str, Any]]:
         rows.append(row)
         all_trajectories += trajectories
         log.info("%s: EM %.3f in %.1fs", name, row["em"], seconds)
-    report = {"corpus": corpus.name, "split": cfg.split, "questions": len(qids),
-              "samples": cfg.samples, "retriever": cfg.retriever.kind, "rows": rows}
+    report = {
+        "corpus": corpus.name,
+        "split": cfg.split,
+        "questions": len(qids),
+        "samples": cfg.samples,
+        "retriever": cfg.retriever.kind,
+        "rows": rows,
+    }
     (out_dir / "bench.json").write_text(json.dumps(json_safe(report), indent=2))
     save_jsonl(all_trajectories, out_dir / "trajectories.jsonl")
     plot_strategy_distributions(
@@ -73,16 +83,38 @@ def _query_embedder() -> Embedder:
 def print_table(rows: list[dict[str, Any]], console: Console) -> None:
     """The benchmark table: accuracy, search behaviour, diversity."""
     table = Table(title="forksearch-bench")
-    for col in ("agent", "EM", "F1", f"pass@{rows[0]['k']}", "EM 1hop/bridge/cmp", "searches",
-                "invalid", "strategy H", "dominant", "uniq q", "vendi"):
+    for col in (
+        "agent",
+        "EM",
+        "F1",
+        f"pass@{rows[0]['k']}",
+        "EM 1hop/bridge/cmp",
+        "searches",
+        "invalid",
+        "strategy H",
+        "dominant",
+        "uniq q",
+        "vendi",
+    ):
         table.add_column(col, justify="left" if col in ("agent", "dominant") else "right")
     for r in rows:
         d, by_type = r["diversity"], r["em_by_type"]
-        types = "/".join(f"{by_type.get(t, float('nan')):.2f}" for t in ("attribute", "bridge", "comparison"))
-        table.add_row(r["agent"], f"{r['em']:.3f}", f"{r['f1']:.3f}", f"{r['pass_at_k']:.3f}",
-                      types, f"{r['searches_per_episode']:.2f}", f"{r['invalid_action_rate']:.3f}",
-                      f"{d['strategy_entropy']:.2f}", str(d["dominant_strategy"]),
-                      f"{d['unique_query_ratio']:.2f}", f"{d['vendi_score']:.2f}")
+        types = "/".join(
+            f"{by_type.get(t, float('nan')):.2f}" for t in ("attribute", "bridge", "comparison")
+        )
+        table.add_row(
+            r["agent"],
+            f"{r['em']:.3f}",
+            f"{r['f1']:.3f}",
+            f"{r['pass_at_k']:.3f}",
+            types,
+            f"{r['searches_per_episode']:.2f}",
+            f"{r['invalid_action_rate']:.3f}",
+            f"{d['strategy_entropy']:.2f}",
+            str(d["dominant_strategy"]),
+            f"{d['unique_query_ratio']:.2f}",
+            f"{d['vendi_score']:.2f}",
+        )
     console.print(table)
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+import corpora
 from corpora import Corpus, Retriever
 
 CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
@@ -31,3 +32,32 @@ def to_plain(cfg: DictConfig) -> dict[str, Any]:
     out = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(out, dict)
     return {str(k): v for k, v in out.items()}
+
+
+def env_sources(corpus_cfg: DictConfig, retriever_cfg: DictConfig) -> dict[str, Any]:
+    """``EnvConfig`` fields for the ``corpus`` and ``retriever`` config groups.
+
+    A corpus entry targeting ``corpora.load`` passes its name and options through; any other
+    ``_target_`` (a user's loader) is built here and registered under its ``name`` (or the
+    target's name), so the trainer can load it by name like a built-in corpus.
+    """
+    corpus = to_plain(corpus_cfg)
+    target = corpus.pop("_target_", "corpora.load")
+    if target == "corpora.load":
+        name = corpus.pop("name")
+    else:
+        name = str(corpus.get("name") or target.rsplit(".", 1)[-1])
+        built = build_corpus(corpus_cfg)
+        if name not in corpora.available():
+            corpora.register_corpus(name)(lambda: built)
+        corpus = {}
+    retriever = to_plain(retriever_cfg)
+    if retriever.pop("_target_", "corpora.make_retriever") != "corpora.make_retriever":
+        raise ValueError("retriever configs must target corpora.make_retriever (set `kind`)")
+    retriever.pop("_partial_", None)
+    return {
+        "corpus": name,
+        "corpus_options": corpus,
+        "retriever": retriever.pop("kind"),
+        "retriever_options": retriever,
+    }

@@ -15,8 +15,15 @@ import yaml
 
 from agents.plots import plot_metric_bars
 
-METRICS = ("test_em", "test_f1", "pass_at_k", "strategy_entropy", "unique_query_ratio",
-           "searches_per_episode", "wall_time_s")
+METRICS = (
+    "test_em",
+    "test_f1",
+    "pass_at_k",
+    "strategy_entropy",
+    "unique_query_ratio",
+    "searches_per_episode",
+    "wall_time_s",
+)
 SEED_KEYS = ("seed",)
 
 
@@ -33,8 +40,11 @@ def run_label(run: Path) -> str:
     if not overrides_file.exists():
         return run.name
     overrides = yaml.safe_load(overrides_file.read_text()) or []
-    kept = [o for o in overrides
-            if o.split("=", 1)[0].lstrip("+~") not in SEED_KEYS and not o.startswith("hydra.")]
+    kept = [
+        o
+        for o in overrides
+        if o.split("=", 1)[0].lstrip("+~") not in SEED_KEYS and not o.startswith("hydra.")
+    ]
     return " ".join(sorted(kept)) or "default"
 
 
@@ -71,7 +81,8 @@ def report(root: Path, out: Path | None = None) -> list[dict[str, Any]]:
     if not runs:
         raise FileNotFoundError(
             f"no run found under {root}: expected directories with a summary.json written by "
-            "forksearch-train (is the sweep finished?)")
+            "forksearch-train (is the sweep finished?)"
+        )
     out = out or root
     out.mkdir(parents=True, exist_ok=True)
     rows = aggregate(runs)

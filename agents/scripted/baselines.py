@@ -117,5 +117,6 @@ class RandomBaseline(ScriptedAgent):
 
 
 BASELINES: dict[str, type[ScriptedAgent]] = {
-    cls.name: cls for cls in (VerbatimBaseline, KeywordBaseline, EntityBridgeBaseline, RandomBaseline)
+    cls.name: cls
+    for cls in (VerbatimBaseline, KeywordBaseline, EntityBridgeBaseline, RandomBaseline)
 }

@@ -8,16 +8,25 @@ so a strategy contributes demonstrations exactly on the questions it can solve.
 
 from __future__ import annotations
 
-from corpora import Corpus, Question
 from agents.scripted.base import ScriptedAgent
 from agents.scripted.text import keywords, names_in
+from corpora import Corpus, Question
 
 # Relation words and paraphrases that never occur in the synthetic documents' templates, so a
 # reformulated query really carries words from neither the question nor the retrieved text.
 PARAPHRASES = {
-    "born": "hometown", "founded": "inception", "founder": "creator", "headquartered": "seat",
-    "work": "employment", "works": "employment", "employs": "employment", "year": "date",
-    "city": "town", "country": "nation", "company": "enterprise", "first": "oldest",
+    "born": "hometown",
+    "founded": "inception",
+    "founder": "creator",
+    "headquartered": "seat",
+    "work": "employment",
+    "works": "employment",
+    "employs": "employment",
+    "year": "date",
+    "city": "town",
+    "country": "nation",
+    "company": "enterprise",
+    "first": "oldest",
     "earlier": "oldest",
 }
 
@@ -48,7 +57,9 @@ class Demonstrator(ScriptedAgent):
         """Titles of the supporting documents, in reasoning order."""
         if self.gold is None:
             return []
-        return [self.corpus.by_id[d].title for d in self.gold.supporting_ids if d in self.corpus.by_id]
+        return [
+            self.corpus.by_id[d].title for d in self.gold.supporting_ids if d in self.corpus.by_id
+        ]
 
     def named_titles(self) -> list[str]:
         """Supporting titles the question names (falls back to names found in the question)."""
@@ -174,6 +185,12 @@ class BridgeDemonstrator(Demonstrator):
 
 DEMONSTRATORS: dict[str, type[Demonstrator]] = {
     cls.strategy: cls
-    for cls in (VerbatimDemonstrator, EntityDemonstrator, KeywordDemonstrator,
-                ReformulationDemonstrator, DecompositionDemonstrator, BridgeDemonstrator)
+    for cls in (
+        VerbatimDemonstrator,
+        EntityDemonstrator,
+        KeywordDemonstrator,
+        ReformulationDemonstrator,
+        DecompositionDemonstrator,
+        BridgeDemonstrator,
+    )
 }

@@ -15,9 +15,36 @@ _NAME = re.compile(r"\b[A-Z][a-z]+(?:[ -][A-Z][a-z]+)*\b")
 _YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d)\b")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 # Capitalised words that start questions or sentences without being names.
-_NOT_NAMES = {"In", "Which", "What", "Who", "When", "Where", "How", "The", "Its", "It", "He",
-              "She", "They", "Born", "Founded", "Today", "Since", "With", "Around", "Were", "Was",
-              "Is", "Are", "Did", "Does", "Do", "A", "An"}
+_NOT_NAMES = {
+    "In",
+    "Which",
+    "What",
+    "Who",
+    "When",
+    "Where",
+    "How",
+    "The",
+    "Its",
+    "It",
+    "He",
+    "She",
+    "They",
+    "Born",
+    "Founded",
+    "Today",
+    "Since",
+    "With",
+    "Around",
+    "Were",
+    "Was",
+    "Is",
+    "Are",
+    "Did",
+    "Does",
+    "Do",
+    "A",
+    "An",
+}
 
 
 def names_in(text: str) -> list[str]:

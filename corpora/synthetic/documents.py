@@ -25,8 +25,7 @@ COMPANY = (
     "Founded by {founder} in {year}, {name} is {a_industry} firm headquartered in {city}.",
     "{name} was established in {year}. Its founder is {founder}, and the company is based in "
     "{city}.",
-    "{name}, {a_industry} business, has its head office in {city}. {founder} started it in "
-    "{year}.",
+    "{name}, {a_industry} business, has its head office in {city}. {founder} started it in {year}.",
 )
 CITY = (
     "{name} is a city in {country} with about {pop} inhabitants.",
@@ -52,25 +51,36 @@ def world_documents(world: World, rng: random.Random) -> list[Document]:
     docs: list[Document] = []
     for p in world.people.values():
         pron = rng.choice(("he", "she"))
-        fields = {"name": p.name, "a_occ": with_article(p.occupation), "city": p.birth_city,
-                  "year": p.birth_year, "company": p.employer, "pron": pron,
-                  "Pron": pron.capitalize()}
+        fields = {
+            "name": p.name,
+            "a_occ": with_article(p.occupation),
+            "city": p.birth_city,
+            "year": p.birth_year,
+            "company": p.employer,
+            "pron": pron,
+            "Pron": pron.capitalize(),
+        }
         text = f"{rng.choice(BIRTH)} {rng.choice(EMPLOYER)}".format(**fields)
         docs.append(Document(doc_id("person", p.name), p.name, text))
     for c in world.companies.values():
-        text = rng.choice(COMPANY).format(name=c.name, a_industry=with_article(c.industry), year=c.founded,
-                                          founder=c.founder, city=c.headquarters)
+        text = rng.choice(COMPANY).format(
+            name=c.name,
+            a_industry=with_article(c.industry),
+            year=c.founded,
+            founder=c.founder,
+            city=c.headquarters,
+        )
         docs.append(Document(doc_id("company", c.name), c.name, text))
     capitals = {country.capital: country.name for country in world.countries.values()}
     for city in world.cities.values():
-        text = rng.choice(CITY).format(name=city.name, country=city.country,
-                                       pop=f"{city.population:,}")
+        text = rng.choice(CITY).format(
+            name=city.name, country=city.country, pop=f"{city.population:,}"
+        )
         if city.name in capitals:
             text += " " + CAPITAL.format(country=capitals[city.name])
         docs.append(Document(doc_id("city", city.name), city.name, text))
     for country in world.countries.values():
-        text = COUNTRY.format(name=country.name, capital=country.capital,
-                              currency=country.currency)
+        text = COUNTRY.format(name=country.name, capital=country.capital, currency=country.currency)
         docs.append(Document(doc_id("country", country.name), country.name, text))
     docs.sort(key=lambda d: d.doc_id)
     return docs

@@ -36,21 +36,60 @@ def _person_questions(p: Person, world: World) -> list[Candidate]:
     employer = world.companies[p.employer]
     a = (p.name,)
     return [
-        Candidate("attribute", "person_city", f"In which city was {p.name} born?",
-                  p.birth_city, (pid,), a, a),
-        Candidate("attribute", "person_year", f"In what year was {p.name} born?",
-                  str(p.birth_year), (pid,), a, a),
-        Candidate("attribute", "person_employer", f"Which company does {p.name} work for?",
-                  p.employer, (pid,), a, a),
-        Candidate("bridge", "person_country", f"In which country was {p.name} born?",
-                  city.country, (pid, doc_id("city", city.name)), a, (p.name, city.name)),
-        Candidate("bridge", "employer_founder", f"Who founded the company that {p.name} works for?",
-                  employer.founder, (pid, doc_id("company", employer.name)), a,
-                  (p.name, employer.name)),
-        Candidate("bridge", "employer_year",
-                  f"In what year was the company that employs {p.name} founded?",
-                  str(employer.founded), (pid, doc_id("company", employer.name)), a,
-                  (p.name, employer.name)),
+        Candidate(
+            "attribute",
+            "person_city",
+            f"In which city was {p.name} born?",
+            p.birth_city,
+            (pid,),
+            a,
+            a,
+        ),
+        Candidate(
+            "attribute",
+            "person_year",
+            f"In what year was {p.name} born?",
+            str(p.birth_year),
+            (pid,),
+            a,
+            a,
+        ),
+        Candidate(
+            "attribute",
+            "person_employer",
+            f"Which company does {p.name} work for?",
+            p.employer,
+            (pid,),
+            a,
+            a,
+        ),
+        Candidate(
+            "bridge",
+            "person_country",
+            f"In which country was {p.name} born?",
+            city.country,
+            (pid, doc_id("city", city.name)),
+            a,
+            (p.name, city.name),
+        ),
+        Candidate(
+            "bridge",
+            "employer_founder",
+            f"Who founded the company that {p.name} works for?",
+            employer.founder,
+            (pid, doc_id("company", employer.name)),
+            a,
+            (p.name, employer.name),
+        ),
+        Candidate(
+            "bridge",
+            "employer_year",
+            f"In what year was the company that employs {p.name} founded?",
+            str(employer.founded),
+            (pid, doc_id("company", employer.name)),
+            a,
+            (p.name, employer.name),
+        ),
     ]
 
 
@@ -61,18 +100,54 @@ def _company_questions(c: Company, world: World) -> list[Candidate]:
     fid = doc_id("person", founder.name)
     a = (c.name,)
     return [
-        Candidate("attribute", "company_year", f"In what year was {c.name} founded?",
-                  str(c.founded), (cid,), a, a),
-        Candidate("attribute", "company_city", f"In which city is {c.name} headquartered?",
-                  c.headquarters, (cid,), a, a),
-        Candidate("attribute", "company_founder", f"Who founded {c.name}?", c.founder,
-                  (cid,), a, a),
-        Candidate("bridge", "founder_city", f"In which city was the founder of {c.name} born?",
-                  founder.birth_city, (cid, fid), a, (c.name, founder.name)),
-        Candidate("bridge", "founder_year", f"In what year was the founder of {c.name} born?",
-                  str(founder.birth_year), (cid, fid), a, (c.name, founder.name)),
-        Candidate("bridge", "company_country", f"In which country is {c.name} headquartered?",
-                  hq.country, (cid, doc_id("city", hq.name)), a, (c.name, hq.name)),
+        Candidate(
+            "attribute",
+            "company_year",
+            f"In what year was {c.name} founded?",
+            str(c.founded),
+            (cid,),
+            a,
+            a,
+        ),
+        Candidate(
+            "attribute",
+            "company_city",
+            f"In which city is {c.name} headquartered?",
+            c.headquarters,
+            (cid,),
+            a,
+            a,
+        ),
+        Candidate(
+            "attribute", "company_founder", f"Who founded {c.name}?", c.founder, (cid,), a, a
+        ),
+        Candidate(
+            "bridge",
+            "founder_city",
+            f"In which city was the founder of {c.name} born?",
+            founder.birth_city,
+            (cid, fid),
+            a,
+            (c.name, founder.name),
+        ),
+        Candidate(
+            "bridge",
+            "founder_year",
+            f"In what year was the founder of {c.name} born?",
+            str(founder.birth_year),
+            (cid, fid),
+            a,
+            (c.name, founder.name),
+        ),
+        Candidate(
+            "bridge",
+            "company_country",
+            f"In which country is {c.name} headquartered?",
+            hq.country,
+            (cid, doc_id("city", hq.name)),
+            a,
+            (c.name, hq.name),
+        ),
     ]
 
 
@@ -84,18 +159,31 @@ def _comparisons(world: World, rng: random.Random, n_pairs: int) -> list[Candida
         p1, p2 = rng.sample(people, 2)
         if p1.birth_year != p2.birth_year:
             older = p1 if p1.birth_year < p2.birth_year else p2
-            out.append(Candidate(
-                "comparison", "born_first", f"Who was born first, {p1.name} or {p2.name}?",
-                older.name, (doc_id("person", p1.name), doc_id("person", p2.name)),
-                (p1.name, p2.name), (p1.name, p2.name)))
+            out.append(
+                Candidate(
+                    "comparison",
+                    "born_first",
+                    f"Who was born first, {p1.name} or {p2.name}?",
+                    older.name,
+                    (doc_id("person", p1.name), doc_id("person", p2.name)),
+                    (p1.name, p2.name),
+                    (p1.name, p2.name),
+                )
+            )
         c1, c2 = rng.sample(companies, 2)
         if c1.founded != c2.founded:
             earlier = c1 if c1.founded < c2.founded else c2
-            out.append(Candidate(
-                "comparison", "founded_first",
-                f"Which company was founded earlier, {c1.name} or {c2.name}?",
-                earlier.name, (doc_id("company", c1.name), doc_id("company", c2.name)),
-                (c1.name, c2.name), (c1.name, c2.name)))
+            out.append(
+                Candidate(
+                    "comparison",
+                    "founded_first",
+                    f"Which company was founded earlier, {c1.name} or {c2.name}?",
+                    earlier.name,
+                    (doc_id("company", c1.name), doc_id("company", c2.name)),
+                    (c1.name, c2.name),
+                    (c1.name, c2.name),
+                )
+            )
     return out
 
 
@@ -125,15 +213,24 @@ def world_questions(
 
     questions: list[Question] = []
     for split in splits:
-        quota = _balanced_quota(sizes[split], [len(by_split_type.get((split, t), [])) for t in QTYPES])
+        quota = _balanced_quota(
+            sizes[split], [len(by_split_type.get((split, t), [])) for t in QTYPES]
+        )
         for qtype, n in zip(QTYPES, quota):
             chosen = rng.sample(by_split_type.get((split, qtype), []), n)
             for i, cand in enumerate(chosen):
-                questions.append(Question(
-                    qid=f"syn-{split}-{qtype}-{i:04d}", question=cand.question,
-                    answers=(cand.answer,), supporting_ids=cand.supporting_ids,
-                    hops=len(cand.supporting_ids),
-                    split=split, qtype=qtype, entities=cand.entities))
+                questions.append(
+                    Question(
+                        qid=f"syn-{split}-{qtype}-{i:04d}",
+                        question=cand.question,
+                        answers=(cand.answer,),
+                        supporting_ids=cand.supporting_ids,
+                        hops=len(cand.supporting_ids),
+                        split=split,
+                        qtype=qtype,
+                        entities=cand.entities,
+                    )
+                )
     return questions
 
 
@@ -151,4 +248,3 @@ def _balanced_quota(total: int, available: list[int]) -> list[int]:
             quota[i] += take
             remaining -= take
     return quota
-

@@ -7,10 +7,32 @@ from dataclasses import dataclass
 
 from corpora.synthetic.names import NameBook
 
-OCCUPATIONS = ("engineer", "painter", "chemist", "architect", "economist", "poet", "surgeon",
-               "historian", "pilot", "composer", "lawyer", "geologist")
-INDUSTRIES = ("software", "shipping", "textile", "mining", "pharmaceutical", "aerospace",
-              "publishing", "energy", "robotics", "food")
+OCCUPATIONS = (
+    "engineer",
+    "painter",
+    "chemist",
+    "architect",
+    "economist",
+    "poet",
+    "surgeon",
+    "historian",
+    "pilot",
+    "composer",
+    "lawyer",
+    "geologist",
+)
+INDUSTRIES = (
+    "software",
+    "shipping",
+    "textile",
+    "mining",
+    "pharmaceutical",
+    "aerospace",
+    "publishing",
+    "energy",
+    "robotics",
+    "food",
+)
 
 
 @dataclass(frozen=True)
@@ -71,7 +93,7 @@ def build_world(
     n_companies: int,
     twin_fraction: float,
 ) -> World:
-    """Generate entities and relations; ``twin_fraction`` of people/companies get a near-namesake."""
+    """Generate entities and relations; ``twin_fraction`` of them get a near-namesake."""
     if n_cities < n_countries or n_people < n_companies or min(n_countries, n_companies) < 2:
         raise ValueError(
             "expected n_countries >= 2, n_cities >= n_countries, n_companies >= 2 and "

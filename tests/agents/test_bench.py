@@ -33,7 +33,9 @@ def test_demonstrators_cover_distinct_strategies(synthetic_bench):
     for name in SINGLE_STRATEGY:
         assert rows[name]["diversity"]["strategy_entropy"] < 1.0, name
     trajectories = load_jsonl(out / "trajectories.jsonl")
-    pooled = [label for t in trajectories if t.agent.startswith("demo_") for label in t.strategy_labels]
+    pooled = [
+        label for t in trajectories if t.agent.startswith("demo_") for label in t.strategy_labels
+    ]
     assert strategy_entropy(pooled) >= 2.0
 
 
@@ -50,10 +52,24 @@ def test_bench_writes_report_trajectories_and_plot(synthetic_bench):
     report = json.loads((out / "bench.json").read_text())
     assert [r["agent"] for r in report["rows"]] == list(rows)
     for row in report["rows"]:
-        assert {"agent", "em", "f1", "searches_per_episode", "invalid_action_rate", "pass_at_k",
-                "diversity"} <= set(row)
-        assert {"strategy_entropy", "sequence_entropy", "distinct_1", "distinct_2",
-                "unique_query_ratio", "vendi_score", "searches_entropy"} <= set(row["diversity"])
+        assert {
+            "agent",
+            "em",
+            "f1",
+            "searches_per_episode",
+            "invalid_action_rate",
+            "pass_at_k",
+            "diversity",
+        } <= set(row)
+        assert {
+            "strategy_entropy",
+            "sequence_entropy",
+            "distinct_1",
+            "distinct_2",
+            "unique_query_ratio",
+            "vendi_score",
+            "searches_entropy",
+        } <= set(row["diversity"])
     png = (out / "strategy_distribution.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
     assert len(load_jsonl(out / "trajectories.jsonl")) == sum(r["episodes"] for r in rows.values())
@@ -61,9 +77,15 @@ def test_bench_writes_report_trajectories_and_plot(synthetic_bench):
 
 @pytest.mark.parametrize(("corpus", "min_em"), [("hotpotqa", 0.3), ("musique", 0.1)])
 def test_bench_runs_on_real_samples(tmp_path, corpus, min_em):
-    rows = run_bench(bench_cfg(f"corpus={corpus}", "samples=1", "embed_queries=false",
-                               "agents=[demo_decomposition,base_verbatim,base_entity_bridge]"),
-                     tmp_path)
+    rows = run_bench(
+        bench_cfg(
+            f"corpus={corpus}",
+            "samples=1",
+            "embed_queries=false",
+            "agents=[demo_decomposition,base_verbatim,base_entity_bridge]",
+        ),
+        tmp_path,
+    )
     assert rows[0]["questions"] > 50
     # The planner reaches the supporting paragraphs of part of these 2-4 hop questions.
     assert rows[0]["em"] > min_em
@@ -72,9 +94,19 @@ def test_bench_runs_on_real_samples(tmp_path, corpus, min_em):
 
 def test_cli_entry_point_with_query_embeddings(tmp_path):
     run = subprocess.run(
-        [sys.executable, "-m", "agents.cli.bench", f"hydra.run.dir={tmp_path}", "max_questions=12",
-         "agents=[base_verbatim,base_random]", "samples=2"],
-        capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "agents.cli.bench",
+            f"hydra.run.dir={tmp_path}",
+            "max_questions=12",
+            "agents=[base_verbatim,base_random]",
+            "samples=2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     report = json.loads((tmp_path / "bench.json").read_text())
     vendi = report["rows"][1]["diversity"]["vendi_score"]
@@ -85,5 +117,8 @@ def test_cli_entry_point_with_query_embeddings(tmp_path):
 def test_cli_rejects_unknown_agent(tmp_path):
     run = subprocess.run(
         [sys.executable, "-m", "agents.cli.bench", f"hydra.run.dir={tmp_path}", "agents=[nope]"],
-        capture_output=True, text=True, timeout=120)
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode != 0 and "known agents" in run.stderr

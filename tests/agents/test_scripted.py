@@ -18,7 +18,9 @@ def world():
 
 @pytest.fixture(scope="module")
 def batch(world):
-    return SearchEnvBatch.make(16, corpus=world, split="test", retriever="bm25", top_k=3, max_turns=4)
+    return SearchEnvBatch.make(
+        16, corpus=world, split="test", retriever="bm25", top_k=3, max_turns=4
+    )
 
 
 def first_of(world, qtype, template_word):
@@ -78,14 +80,20 @@ def test_demonstrator_answers_unknown_without_evidence(world, batch):
 
 def test_baselines_never_read_gold(world):
     """Swapping every gold answer and supporting id leaves baseline behaviour unchanged."""
-    scrambled = dataclasses.replace(world, questions=tuple(
-        dataclasses.replace(q, answers=("zzz",), supporting_ids=()) for q in world.questions))
+    scrambled = dataclasses.replace(
+        world,
+        questions=tuple(
+            dataclasses.replace(q, answers=("zzz",), supporting_ids=()) for q in world.questions
+        ),
+    )
     qids = [q.qid for q in world.split("test")[:40]]
     for name in ("base_verbatim", "base_keyword", "base_entity_bridge", "base_random"):
         runs = []
         for corpus in (world, scrambled):
             b = SearchEnvBatch.make(8, corpus=corpus, split="test", retriever="bm25")
-            runs.append([(t.actions, t.answer) for t in rollout(make_policy(name, corpus), b, qids)])
+            runs.append(
+                [(t.actions, t.answer) for t in rollout(make_policy(name, corpus), b, qids)]
+            )
         assert runs[0] == runs[1], name
     # Structurally, too: baselines are built without the corpus.
     assert "corpus" not in EntityBridgeBaseline().__dict__

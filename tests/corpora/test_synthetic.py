@@ -89,4 +89,3 @@ def test_bad_size_and_fraction_are_explained():
         load_synthetic("huge")
     with pytest.raises(ValueError, match="twin_fraction"):
         load_synthetic(twin_fraction=1.5)
-

@@ -37,8 +37,14 @@ def test_check_env_passes_without_warnings():
 
 
 def test_make_with_documented_arguments():
-    env = gym.make("forksearch/Search-v0", corpus="synthetic", split="test", retriever="bm25",
-                   top_k=3, max_turns=4)
+    env = gym.make(
+        "forksearch/Search-v0",
+        corpus="synthetic",
+        split="test",
+        retriever="bm25",
+        top_k=3,
+        max_turns=4,
+    )
     obs, info = env.reset(seed=0)
     assert "Question:" in obs and info["qid"].startswith("syn-test-")
     assert env.unwrapped.top_k == 3 and env.unwrapped.max_turns == 4
@@ -47,12 +53,24 @@ def test_make_with_documented_arguments():
 def test_episode_step_by_step(env):
     obs, info = env.reset(options={"qid": "q1"})
     assert obs.endswith("Question: In which city was Toraven Mekali born?\n")
-    assert info == {"qid": "q1", "question": "In which city was Toraven Mekali born?", "turn": 0,
-                    "action_type": "reset", "invalid_action": False, "invalid_actions": 0,
-                    "queries": [], "retrieved_ids": []}
-    obs, reward, terminated, truncated, info = env.step("<think>look</think><search>Toraven Mekali</search>")
+    assert info == {
+        "qid": "q1",
+        "question": "In which city was Toraven Mekali born?",
+        "turn": 0,
+        "action_type": "reset",
+        "invalid_action": False,
+        "invalid_actions": 0,
+        "queries": [],
+        "retrieved_ids": [],
+    }
+    obs, reward, terminated, truncated, info = env.step(
+        "<think>look</think><search>Toraven Mekali</search>"
+    )
     assert (reward, terminated, truncated) == (0.0, False, False)
-    assert parse_information(obs)[0] == ("Toraven Mekali", "Toraven Mekali is a poet born in Velora in 1950.")
+    assert parse_information(obs)[0] == (
+        "Toraven Mekali",
+        "Toraven Mekali is a poet born in Velora in 1950.",
+    )
     assert info["queries"] == ["Toraven Mekali"] and info["retrieved_ids"][0][0] == "p1"
     assert len(info["retrieved_ids"][0]) == 2
     obs, reward, terminated, truncated, info = env.step("<answer>the velora</answer>")
@@ -130,8 +148,11 @@ def test_batch_retrieves_once_per_step_and_matches_single_envs():
     qids = [q.qid for q in corpus.split("test")[:3]]
     batch.reset(qids)
     questions = [env.question for env in batch.envs]
-    actions = {0: f"<search>{questions[0].question}</search>", 1: "oops",
-               2: f"<search>{questions[2].entities[0]}</search>"}
+    actions = {
+        0: f"<search>{questions[0].question}</search>",
+        1: "oops",
+        2: f"<search>{questions[2].entities[0]}</search>",
+    }
     results = batch.step(actions)
     assert retriever.calls == [[questions[0].question, questions[2].entities[0]]]
     single = SearchEnv(corpus, retriever=retriever.inner)

@@ -1,0 +1,149 @@
+"""``forksearch-train``: demonstrations, SFT and entropy-regulated RL, then a test evaluation."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+from rich.table import Table
+
+import agents.cli.schema  # noqa: F401  (registers the train_schema structured config)
+from agents.cli.build import CONF_DIR, env_sources
+from agents.cli.schema import TestConfig, TrainJob
+from agents.evaluation import json_safe, summarize
+from agents.lm import LMPolicy, load_model_and_tokenizer
+from agents.plots import plot_training
+from agents.rollout import rollout
+from agents.training.config import EnvConfig, TrainConfig
+from agents.training.metrics import METRICS_NAME, MetricsLog
+from agents.training.runner import train
+from agents.trajectory import save_jsonl
+from envs.batch import SearchEnvBatch
+
+log = logging.getLogger(__name__)
+
+
+def train_config(cfg: DictConfig) -> tuple[TrainConfig, TestConfig]:
+    """Validate the composed config and split it into the trainer's config and the test's."""
+    job = OmegaConf.to_object(cfg)
+    assert isinstance(job, TrainJob)
+    env = dataclasses.replace(job.env, **env_sources(cfg.corpus, cfg.retriever))
+    fields = {f.name: getattr(job, f.name) for f in dataclasses.fields(TrainConfig)}
+    return TrainConfig(**{**fields, "env": env}), job.test
+
+
+def evaluate(model_dir: Path, cfg: TrainConfig, test: TestConfig, out_dir: Path) -> dict[str, Any]:
+    """Episodes of the final model on the test split: accuracy, pass@k and diversity."""
+    env: EnvConfig = cfg.env
+    model, tokenizer = load_model_and_tokenizer(str(model_dir))
+    policy = LMPolicy(
+        model,
+        tokenizer,
+        temperature=test.temperature,
+        top_p=cfg.rl.top_p,
+        max_new_tokens=cfg.model.max_new_tokens,
+        max_length=cfg.model.max_length,
+        name="final",
+        seed=cfg.seed,
+        use_chat_template=bool(cfg.model.use_chat_template),
+    )
+    batch = SearchEnvBatch.make(
+        env.batch_size,
+        corpus=env.corpus,
+        split=test.split,
+        retriever=env.retriever,
+        top_k=env.top_k,
+        max_turns=env.max_turns,
+        reward=env.reward,
+        corpus_options=env.corpus_options,
+        retriever_options=env.retriever_options,
+    )
+    qids = [q.qid for q in batch.envs[0].questions[: test.max_questions]]
+    episodes = rollout(policy, batch, qids, samples=test.samples, progress=cfg.progress)
+    save_jsonl(episodes[:200], out_dir / "test_trajectories_sample.jsonl")
+    return summarize(episodes, k=test.samples, seed=cfg.seed)
+
+
+def write_summary(
+    run_dir: Path, result: dict[str, Any], test: dict[str, Any], seconds: float
+) -> dict[str, Any]:
+    """``summary.json``: final test figures, diversity before/after RL, wall time."""
+    rows = MetricsLog(run_dir / METRICS_NAME).rows()
+    dev = [r for r in rows if r.get("dev_strategy_entropy") is not None]
+    after_sft = [r for r in dev if r["phase"] == "sft"]
+    summary = {
+        "test_em": test["em"],
+        "test_f1": test["f1"],
+        "pass_at_1": test["pass_at_1"],
+        "pass_at_k": test["pass_at_k"],
+        "k": test["k"],
+        "strategy_entropy": test["diversity"]["strategy_entropy"],
+        "unique_query_ratio": test["diversity"]["unique_query_ratio"],
+        "searches_per_episode": test["searches_per_episode"],
+        "invalid_action_rate": test["invalid_action_rate"],
+        "test_em_by_type": test["em_by_type"],
+        "strategy_distribution": test["diversity"]["strategy_distribution"],
+        "dev_em_after_sft": after_sft[0]["dev_em"] if after_sft else None,
+        "dev_em_final": dev[-1]["dev_em"] if dev else None,
+        "strategy_entropy_after_sft": after_sft[0]["dev_strategy_entropy"] if after_sft else None,
+        "strategy_entropy_final": dev[-1]["dev_strategy_entropy"] if dev else None,
+        "steps": result["steps"],
+        "model": result["model"],
+        "phases": result["phases"],
+        "wall_time_s": seconds,
+    }
+    summary = json_safe(summary)
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def print_result(summary: dict[str, Any], run_dir: Path) -> None:
+    """The short result table printed at the end of a run."""
+
+    def fmt(value: Any) -> str:
+        return "-" if value is None else f"{value:.3f}"
+
+    table = Table(title="forksearch-train result")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for label, key in (
+        ("dev EM after first SFT", "dev_em_after_sft"),
+        ("dev EM at the end", "dev_em_final"),
+        ("test EM", "test_em"),
+        ("test F1", "test_f1"),
+        (f"test pass@{summary['k']}", "pass_at_k"),
+        ("strategy entropy after SFT (bits)", "strategy_entropy_after_sft"),
+        ("strategy entropy at the end (bits)", "strategy_entropy_final"),
+        ("test strategy entropy (bits)", "strategy_entropy"),
+        ("test unique-query ratio", "unique_query_ratio"),
+        ("invalid-action rate", "invalid_action_rate"),
+    ):
+        table.add_row(label, fmt(summary.get(key)))
+    console = Console()
+    console.print(table)
+    console.print(f"run directory: {run_dir}  (wall time {summary['wall_time_s']:.0f} s)")
+
+
+@hydra.main(config_path=CONF_DIR, config_name="train", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    """Entry point of ``forksearch-train``."""
+    start = time.perf_counter()
+    train_cfg, test = train_config(cfg)
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    result = train(train_cfg, run_dir)
+    test_figures = evaluate(Path(result["model"]), train_cfg, test, run_dir)
+    summary = write_summary(run_dir, result, test_figures, time.perf_counter() - start)
+    plot_training(MetricsLog(run_dir / METRICS_NAME).rows(), run_dir)
+    print_result(summary, run_dir)
+
+
+if __name__ == "__main__":
+    main()
