@@ -2,8 +2,7 @@
 
 from corpora.records import Corpus, Document, Question
 from corpora.registry import available, load, register_corpus
-from corpora.retrieval import Hit, Retriever
-from corpora.retrieval.factory import make_retriever
+from corpora.retrieval import Hit, Retriever, available_retrievers, make_retriever
 
 __all__ = [
     "Corpus",
@@ -12,6 +11,8 @@ __all__ = [
     "Question",
     "Retriever",
     "available",
+    "available_retrievers",
     "load",
+    "make_retriever",
     "register_corpus",
 ]

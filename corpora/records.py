@@ -53,7 +53,9 @@ class Question:
 
     def __post_init__(self) -> None:
         if self.split not in SPLITS:
-            raise ValueError(f"Question {self.qid!r}: expected split in {SPLITS}, got {self.split!r}")
+            raise ValueError(
+                f"Question {self.qid!r}: expected split in {SPLITS}, got {self.split!r}"
+            )
         if not self.answers:
             raise ValueError(f"Question {self.qid!r} has no gold answer")
 
