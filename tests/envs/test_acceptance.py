@@ -49,7 +49,7 @@ def span_questions(corpus):
 
 
 def answer_retrieved_score(env: SearchEnv, qid: str) -> float:
-    """Search each supporting title, answer the gold answer; 1.0 only if the retrieved text holds it."""
+    """Search each supporting title, answer gold; 1.0 only if the retrieved text holds it."""
     env.reset(options={"qid": qid})
     q = env.question
     for doc_id in q.supporting_ids:
