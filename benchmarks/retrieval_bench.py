@@ -25,7 +25,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import corpora  # noqa: E402
 from corpora.records import Corpus, Question  # noqa: E402
-from corpora.retrieval import Hit, available_retrievers, make_retriever  # noqa: E402
+from corpora.retrieval import available_retrievers, make_retriever  # noqa: E402
+from corpora.retrieval.recall import support_recall  # noqa: E402
 
 RECALL_AT = (1, 3, 10)
 CACHED_KINDS = {"bm25", "dense", "hybrid"}
@@ -39,14 +40,6 @@ def parse_option(text: str) -> tuple[str, Any]:
         return key, json.loads(value)
     except json.JSONDecodeError:
         return key, value
-
-
-def recall(questions: list[Question], results: list[list[Hit]], k: int) -> float:
-    total = 0.0
-    for q, hits in zip(questions, results, strict=True):
-        top = {h.doc_id for h in hits[:k]}
-        total += len(top & set(q.supporting_ids)) / len(q.supporting_ids)
-    return total / len(questions)
 
 
 def retriever_options(kind: str, cache_dir: Path, device: str | None) -> dict[str, Any]:
@@ -92,7 +85,7 @@ def bench_kind(
         "qps": len(queries) / search_s if search_s > 0 else float("inf"),
     }
     for k in RECALL_AT:
-        row[f"R@{k}"] = recall(questions, results, k)
+        row[f"R@{k}"] = support_recall(questions, results, k)
     return row
 
 
