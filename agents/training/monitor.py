@@ -1,0 +1,155 @@
+"""What runs beside a phase's TRL trainer: measurement, logging, trigger and checkpoint commits.
+
+:class:`PhaseMonitor` is a ``transformers`` callback attached to the SFT and RL trainers alike;
+:class:`MeasuredTrainerMixin` makes a trainer hand the monitor's figures to ``Trainer.log`` so
+that ``report_to`` backends (TensorBoard) and ``metrics.jsonl`` receive the same values.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+
+from agents.training.demonstrations import ReplayBuffer
+from agents.training.metrics import MetricsLog, episode_stats, make_row
+from agents.training.schedule import EntropyTrigger
+from agents.trajectory import Trajectory
+
+#: Evaluates the current model on the held-out split; returns ``dev_``-prefixed figures.
+Evaluator = Callable[[Any], dict[str, float]]
+#: Commits a checkpoint: ``(phase steps it holds, its folder, whether it ends the phase)``.
+Committer = Callable[[int, Path, bool], None]
+
+
+@dataclass
+class PhaseInfo:
+    """Where a phase sits in the run."""
+
+    kind: str
+    index: int
+    start_step: int
+    max_steps: int
+
+
+@dataclass
+class PhaseMonitor(TrainerCallback):
+    """Measures and logs one phase, fires the entropy trigger, and commits its checkpoints.
+
+    Args:
+        phase: The phase being run.
+        metrics: The run's ``metrics.jsonl``.
+        evaluate: Held-out evaluation of the current model.
+        commit: Called after each checkpoint is written.
+        eval_every: Also evaluate every this many phase steps (0: only at the phase's end).
+        trigger: Strategy-entropy trigger that may end an RL phase early.
+        replay: Replay buffer fed with the RL rollouts.
+        progress: Show a progress bar.
+    """
+
+    phase: PhaseInfo
+    metrics: MetricsLog
+    evaluate: Evaluator
+    commit: Committer
+    eval_every: int = 0
+    trigger: EntropyTrigger | None = None
+    replay: ReplayBuffer | None = None
+    progress: bool = True
+    batch_stats: dict[str, float] = field(default_factory=dict)
+    pending: dict[str, float] = field(default_factory=dict)
+    tokens: int = 0
+    seconds: float = 0.0
+    steps_run: int = 0
+    stopped_early: bool = False
+    _bar: Any = None
+    _started: float = 0.0
+
+    def observe(self, episodes: Sequence[Trajectory], tokens: int) -> None:
+        """Record a fresh training batch (rollouts or demonstrations) of ``tokens`` tokens."""
+        self.batch_stats = episode_stats(episodes)
+        self.tokens += tokens
+        if self.trigger is not None:
+            self.trigger.observe([label for t in episodes for label in t.strategy_labels])
+        if self.replay is not None:
+            self.replay.observe(episodes)
+
+    def set_token_entropy(self, stats: dict[str, float]) -> None:
+        """Override the batch's token-entropy figures (SFT: teacher-forced on demonstrations)."""
+        self.batch_stats.update(stats)
+
+    def take_logs(self) -> dict[str, float]:
+        """Figures to add to this step's trainer logs: the batch's, and an evaluation if one ran."""
+        logs = {**self.batch_stats, **self.pending}
+        self.pending = {}
+        return logs
+
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState,
+                       control: TrainerControl, **kwargs: Any) -> None:
+        """Open the progress bar at the (possibly resumed) phase step."""
+        self._started = time.perf_counter()
+        self._bar = tqdm(total=self.phase.max_steps, initial=state.global_step,
+                         desc=f"phase {self.phase.index} {self.phase.kind}",
+                         disable=not self.progress, dynamic_ncols=True)
+
+    def on_step_end(self, args: TrainingArguments, state: TrainerState,
+                    control: TrainerControl, **kwargs: Any) -> None:
+        """Check the trigger, then evaluate on the held-out split when the step calls for it."""
+        self.steps_run += 1
+        if self.trigger is not None and self.trigger.check(state.global_step):
+            self.stopped_early = state.global_step < state.max_steps
+            control.should_training_stop = True
+            control.should_save = True
+        ends = control.should_training_stop or state.global_step >= state.max_steps
+        due = self.eval_every > 0 and state.global_step % self.eval_every == 0
+        if ends or due:
+            self.pending = self.evaluate(kwargs["model"])
+
+    def on_log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+               logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        """Append the step's row to ``metrics.jsonl`` (the end-of-training summary is no step)."""
+        if logs is None or "train_runtime" in logs:
+            return
+        self.metrics.append(make_row(self.phase.kind, self.phase.index,
+                                     self.phase.start_step + state.global_step,
+                                     state.global_step, logs))
+        if self._bar is not None:
+            self._bar.update(state.global_step - self._bar.n)
+            shown = {k: logs[k] for k in ("loss", "reward", "dev_em") if logs.get(k) is not None}
+            self._bar.set_postfix({k: f"{v:.3g}" for k, v in shown.items()}, refresh=False)
+
+    def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+                **kwargs: Any) -> None:
+        """Commit the checkpoint just written."""
+        done = control.should_training_stop or state.global_step >= state.max_steps
+        folder = Path(str(args.output_dir)) / f"checkpoint-{state.global_step}"
+        self.commit(state.global_step, folder, done)
+
+    def on_train_end(self, args: TrainingArguments, state: TrainerState,
+                     control: TrainerControl, **kwargs: Any) -> None:
+        """Close the bar and note the time this process spent in the phase."""
+        self.seconds = time.perf_counter() - self._started
+        if self._bar is not None:
+            self._bar.close()
+
+    def throughput(self) -> dict[str, float]:
+        """Measure steps and tokens per second over the part of the phase this process ran."""
+        seconds = max(self.seconds, 1e-9)
+        return {"steps": self.steps_run, "seconds": self.seconds,
+                "steps_per_s": self.steps_run / seconds, "tokens_per_s": self.tokens / seconds}
+
+
+class MeasuredTrainerMixin:
+    """Adds the monitor's figures to every step's logs before ``Trainer.log`` dispatches them."""
+
+    monitor: PhaseMonitor
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        """``Trainer.log`` with the batch figures and any held-out evaluation merged in."""
+        if "train_runtime" not in logs:
+            logs.update(self.monitor.take_logs())
+        super().log(logs, start_time)  # type: ignore[misc]

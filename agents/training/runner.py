@@ -1,0 +1,331 @@
+"""Run a whole training schedule: SFT and RL phases, measured, checkpointed and resumable.
+
+Usage until the Hydra CLI exists::
+
+    python -m agents.training.runner --preset smoke --run-dir runs/smoke [--resume]
+
+Every phase starts from the model folder the run state names (so a resumed run and an
+uninterrupted one start each phase alike), trains in place with its own optimizer, and ends by
+saving the model and committing the state. See :mod:`agents.training.checkpoint` for what is on
+disk and :mod:`agents.training.metrics` for ``metrics.jsonl``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+import datasets
+import transformers
+from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
+
+import corpora
+from agents.lm import LMPolicy, load_model_and_tokenizer
+from agents.rollout import rollout
+from agents.training.checkpoint import (
+    PhaseRecord,
+    RunState,
+    atomic_write_text,
+    load_state,
+    prune,
+    save_new,
+    save_state,
+)
+from agents.training.config import TrainConfig
+from agents.training.demonstrations import DemoPool, ReplayBuffer, build_pool
+from agents.training.grpo import grpo_config, run_grpo
+from agents.training.metrics import METRICS_NAME, MetricsLog, episode_stats
+from agents.training.monitor import PhaseInfo, PhaseMonitor
+from agents.training.presets import PRESETS
+from agents.training.schedule import EntropyTrigger, Schedule
+from agents.training.sft import run_sft
+from agents.training.trainer_args import common_args, resolve_device
+from agents.trajectory import load_jsonl, save_jsonl
+from envs.batch import SearchEnvBatch
+from envs.search_env import SearchEnv
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def _quiet_libraries() -> Iterator[None]:
+    """Hide per-call library progress bars (dataset maps, checkpoint writes) and known warnings.
+
+    The warnings are TRL's notice that ``rollout_func`` is experimental (this module pins the
+    TRL version) and ``transformers``' rename of ``gradient_checkpointing``, which TRL's configs
+    still set.
+    """
+    was = (datasets.utils.logging.is_progress_bar_enabled(),
+           transformers.utils.logging.is_progress_bar_enabled())
+    datasets.disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="You are using 'rollout_func'")
+            warnings.filterwarnings("ignore", message=".*gradient_checkpointing` is deprecated")
+            yield
+    finally:
+        if was[0]:
+            datasets.enable_progress_bars()
+        if was[1]:
+            transformers.utils.logging.enable_progress_bar()
+
+
+class Run:
+    """One training run in one directory (see :func:`train`)."""
+
+    def __init__(self, cfg: TrainConfig, run_dir: Path,
+                 callbacks: Sequence[TrainerCallback] = ()) -> None:
+        self.cfg, self.run_dir, self.callbacks = cfg, Path(run_dir), list(callbacks)
+        self.device = resolve_device(cfg.model.device)
+        self.metrics = MetricsLog(self.run_dir / METRICS_NAME)
+        env = cfg.env
+        self.corpus = corpora.load(env.corpus, **env.corpus_options)
+        retriever = corpora.make_retriever(env.retriever, self.corpus, **env.retriever_options)
+
+        def batch(split: str, size: int) -> SearchEnvBatch:
+            return SearchEnvBatch([
+                SearchEnv(self.corpus, split, retriever, top_k=env.top_k, max_turns=env.max_turns,
+                          reward=env.reward, format_penalty=env.format_penalty)
+                for _ in range(size)])
+
+        self.train_questions = self.corpus.split("train")[: cfg.demos.max_questions]
+        self.dev_qids = [q.qid for q in self.corpus.split(cfg.eval.split)][: cfg.eval.max_questions]
+        self.train_batch = batch("train", env.batch_size)
+        self.dev_batch = batch(cfg.eval.split, min(env.batch_size,
+                                                   len(self.dev_qids) * cfg.eval.samples))
+        self.schedule = Schedule(cfg.schedule, cfg.sft.steps)
+        self.replay = ReplayBuffer() if cfg.schedule.replay else None
+        self.state = self._open()
+
+    # -- run state -------------------------------------------------------------------------
+
+    def _open(self) -> RunState:
+        state = load_state(self.run_dir)
+        if state is not None and not self.cfg.resume:
+            raise FileExistsError(f"{self.run_dir} already holds a run; pass resume=true to "
+                                  "continue it, or choose a new run directory")
+        if state is None:
+            return self._initialise()
+        saved = json.loads((self.run_dir / "config.json").read_text())
+        if {**saved, "resume": True} != {**asdict(self.cfg), "resume": True}:
+            log.warning("resuming %s with a config that differs from its config.json",
+                        self.run_dir)
+        self.schedule.load_state_dict(state.schedule)
+        if self.replay is not None and state.replay is not None:
+            self.replay.label_counts = dict(state.replay["label_counts"])
+            self.replay.candidates = load_jsonl(self.run_dir / state.replay["candidates"])
+        prune(self.run_dir, state)  # what a killed process left half-written
+        self.metrics.truncate(state.global_step)
+        log.info("resuming %s at step %d", self.run_dir, state.global_step)
+        return state
+
+    def _initialise(self) -> RunState:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.run_dir / "config.json", json.dumps(asdict(self.cfg), indent=1))
+        model, tokenizer = load_model_and_tokenizer(self.cfg.model.name, self.corpus,
+                                                    seed=self.cfg.seed, device=self.device)
+        self._save_model(model, tokenizer, "models/init")
+        pool = build_pool(self.train_batch, [q.qid for q in self.train_questions],
+                          self.cfg.demos.strategies, self.cfg.demos.max_searches,
+                          progress=self.cfg.progress)
+        log.info("demonstration pool: %s", pool.counts())
+        save_new(self.run_dir / "pool/pool-00.jsonl", pool.save)
+        self.metrics.truncate(0)
+        state = RunState(model="models/init", pool="pool/pool-00.jsonl",
+                         schedule=self.schedule.state_dict())
+        save_state(self.run_dir, state)
+        return state
+
+    def _save_model(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
+                    rel: str) -> str:
+        def write(path: Path) -> None:
+            model.save_pretrained(path)
+            tokenizer.save_pretrained(path)
+
+        save_new(self.run_dir / rel, write)
+        return rel
+
+    def _commit(self) -> None:
+        self.state.schedule = self.schedule.state_dict()
+        replay = self.replay
+        if replay is not None:
+            rel = f"replay/replay-{self.state.global_step:06d}.jsonl"
+            if self.state.replay is None or self.state.replay["candidates"] != rel:
+                save_new(self.run_dir / rel, lambda path: save_jsonl(replay.candidates, path))
+            self.state.replay = {"label_counts": replay.label_counts, "candidates": rel}
+        save_state(self.run_dir, self.state)
+
+    # -- phases ----------------------------------------------------------------------------
+
+    def execute(self) -> dict[str, Any]:
+        """Run (or finish) the schedule; return the run's summary."""
+        with _quiet_libraries():
+            while not self.state.complete:
+                if self.state.phase is None:
+                    plan = self.schedule.next_phase()
+                    if plan is None:
+                        self.state.complete = True
+                        self._commit()
+                        break
+                    self._start(plan.kind, plan.max_steps, plan.refresh)
+                assert self.state.phase is not None
+                self._run(self.state.phase)
+        return self.summary()
+
+    def _start(self, kind: str, max_steps: int, refresh: bool) -> None:
+        index = len(self.state.finished)
+        if refresh and self.replay is not None:
+            pool = DemoPool.load(self.run_dir / self.state.pool)
+            chosen = self.replay.select(pool, self.cfg.schedule.replay_rare_ratio,
+                                        self.cfg.schedule.replay_max, seed=self.cfg.seed + index)
+            if pool.add(chosen):
+                self.state.pool = f"pool/pool-{index:02d}.jsonl"
+                save_new(self.run_dir / self.state.pool, pool.save)
+            log.info("replay: %d RL episodes joined the pool", len(chosen))
+            self.replay.clear()
+        self.state.phase = PhaseRecord(index=index, kind=kind, max_steps=max_steps,
+                                       start_step=self.state.global_step, refresh=refresh)
+        trigger = None
+        if kind == "rl" and self.schedule.triggered:
+            sched = self.cfg.schedule
+            trigger = EntropyTrigger(sched.entropy_threshold, sched.entropy_drop, sched.period)
+        self.state.trigger = trigger.state_dict() if trigger else None
+        self._commit()
+
+    def _run(self, phase: PhaseRecord) -> None:
+        source = phase.checkpoint or self.state.model
+        model, tokenizer = load_model_and_tokenizer(str(self.run_dir / source), device=self.device)
+        monitor = None
+        if not phase.done:
+            monitor = self._monitor(phase, tokenizer)
+            resume = self.run_dir / phase.checkpoint if phase.checkpoint else None
+            self._train_phase(phase, model, tokenizer, monitor, resume)
+            if not phase.done:
+                raise RuntimeError(f"phase {phase.name} ended without a final checkpoint")
+        self._finish(phase, model, tokenizer, monitor)
+
+    def _policy(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
+                temperature: float, seed: int, name: str) -> LMPolicy:
+        m = self.cfg.model
+        chat = (m.use_chat_template if m.use_chat_template is not None
+                else bool(getattr(tokenizer, "chat_template", None)))
+        return LMPolicy(model, tokenizer, temperature=temperature, top_p=self.cfg.rl.top_p,
+                        max_new_tokens=m.max_new_tokens, max_length=m.max_length, name=name,
+                        use_chat_template=chat, seed=seed)
+
+    def _monitor(self, phase: PhaseRecord, tokenizer: PreTrainedTokenizerBase) -> PhaseMonitor:
+        def evaluate(model: PreTrainedModel) -> dict[str, float]:
+            was_training = model.training  # LMPolicy puts the model in eval mode
+            policy = self._policy(model, tokenizer, self.cfg.eval.temperature, self.cfg.seed, "dev")
+            try:
+                episodes = rollout(policy, self.dev_batch, self.dev_qids,
+                                   samples=self.cfg.eval.samples)
+            finally:
+                model.train(was_training)
+            return episode_stats(episodes, k=self.cfg.eval.samples, prefix="dev_")
+
+        def commit(steps: int, folder: Path, done: bool) -> None:
+            phase.checkpoint = str(folder.relative_to(self.run_dir))
+            phase.steps, phase.done = steps, done
+            self.state.trigger = trigger.state_dict() if trigger else None
+            self._commit()
+
+        trigger = EntropyTrigger.from_state(self.state.trigger) if self.state.trigger else None
+        return PhaseMonitor(
+            phase=PhaseInfo(phase.kind, phase.index, phase.start_step, phase.max_steps),
+            metrics=self.metrics, evaluate=evaluate, commit=commit,
+            eval_every=self.cfg.eval.every, trigger=trigger,
+            replay=self.replay if phase.kind == "rl" else None, progress=self.cfg.progress)
+
+    def _train_phase(self, phase: PhaseRecord, model: PreTrainedModel,
+                     tokenizer: PreTrainedTokenizerBase, monitor: PhaseMonitor,
+                     resume: Path | None) -> None:
+        cfg, seed = self.cfg, self.cfg.seed + 1000 * phase.index
+        common = common_args(self.run_dir / "phases" / phase.name, phase.max_steps,
+                             cfg.save_steps, cfg.report_to, self.device, seed,
+                             cfg.model.gradient_checkpointing)
+        log.info("phase %s: %d steps from global step %d", phase.name, phase.max_steps,
+                 phase.start_step)
+        if phase.kind == "sft":
+            policy = self._policy(model, tokenizer, 1.0, seed, "sft")
+            pool = DemoPool.load(self.run_dir / self.state.pool)
+            demos = pool.balanced_sample(phase.max_steps * cfg.sft.batch_size, seed=seed)
+            run_sft(model, tokenizer, policy, demos, cfg.sft, common, monitor, resume,
+                    callbacks=self.callbacks)
+        else:
+            policy = self._policy(model, tokenizer, cfg.rl.temperature, seed, "policy")
+            args = grpo_config(common, cfg.rl, cfg.entropy, policy.max_length)
+            run_grpo(model, tokenizer, policy, self.train_batch, self.train_questions, args,
+                     cfg.entropy, monitor, resume, callbacks=self.callbacks)
+
+    def _finish(self, phase: PhaseRecord, model: PreTrainedModel,
+                tokenizer: PreTrainedTokenizerBase, monitor: PhaseMonitor | None) -> None:
+        rel = self._save_model(model, tokenizer, f"models/{phase.name}")
+        rows = [r for r in self.metrics.rows() if r["phase_index"] == phase.index]
+        evaluated = [r for r in rows if r.get("dev_em") is not None]
+        phase.summary = {
+            **(monitor.throughput() if monitor is not None else {}),
+            "stopped_early": phase.steps < phase.max_steps,
+            "pool": DemoPool.load(self.run_dir / self.state.pool).counts(),
+            **({k: v for k, v in evaluated[-1].items() if k.startswith("dev_")}
+               if evaluated else {}),
+        }
+        self.schedule.finish(phase.kind, phase.steps)
+        self.state.finished.append(phase)
+        self.state.phase, self.state.model, self.state.trigger = None, rel, None
+        self._commit()
+        log.info("phase %s done: %s", phase.name, {k: phase.summary.get(k) for k in
+                                                   ("steps_per_s", "dev_em")})
+
+    def summary(self) -> dict[str, Any]:
+        """Per-phase figures and the final model's location."""
+        return {"run_dir": str(self.run_dir), "steps": self.state.global_step,
+                "model": str(self.run_dir / self.state.model),
+                "phases": [{"index": p.index, "kind": p.kind, "start_step": p.start_step,
+                            "steps": p.steps, **p.summary} for p in self.state.finished]}
+
+
+def train(cfg: TrainConfig, run_dir: Path,
+          callbacks: Sequence[TrainerCallback] = ()) -> dict[str, Any]:
+    """Run the training schedule of ``cfg`` in ``run_dir``.
+
+    With ``cfg.resume`` a run directory that holds a run continues from its last committed
+    checkpoint (``metrics.jsonl`` is cut back to that step first, so no step appears twice);
+    without it, the directory must not hold a run yet.
+
+    Args:
+        cfg: The run's configuration.
+        run_dir: Where state, models, checkpoints, ``metrics.jsonl`` and TensorBoard logs go.
+        callbacks: Extra ``transformers`` callbacks attached to every phase's trainer.
+
+    Returns:
+        ``run_dir``, total ``steps``, the final ``model`` folder, and per phase its kind, steps,
+        throughput (``steps_per_s``, ``tokens_per_s`` of the process that ran it) and its
+        final held-out figures (``dev_em``, ``dev_strategy_entropy``...).
+    """
+    return Run(cfg, run_dir, callbacks).execute()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m agents.training.runner``: run a preset configuration."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="smoke")
+    parser.add_argument("--run-dir", type=Path, required=True)
+    parser.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    cfg = replace(PRESETS[args.preset](), resume=args.resume)
+    summary = train(cfg, args.run_dir)
+    print(json.dumps(summary, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""``TrainingArguments`` settings shared by the SFT and RL phases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+def resolve_device(device: str) -> str:
+    """``cpu`` or ``cuda`` for a configured ``auto``/``cpu``/``cuda``."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("model.device is 'cuda' but no CUDA device is available; "
+                         "use 'auto' or 'cpu'")
+    return device
+
+
+def common_args(
+    output_dir: Path, max_steps: int, save_steps: int, report_to: list[str], device: str,
+    seed: int, gradient_checkpointing: bool,
+) -> dict[str, Any]:
+    """Keyword arguments of ``trl.SFTConfig`` / ``trl.GRPOConfig`` common to both phases.
+
+    Every optimizer step is logged (``metrics.jsonl`` has one row per step) and checkpoints are
+    written every ``save_steps`` and at the end; the run state, not the ``Trainer``, decides
+    which checkpoints to keep. On CPU, training runs in float32 (TRL defaults to bf16).
+
+    Args:
+        output_dir: The phase's folder (checkpoints, TensorBoard ``runs/``).
+        max_steps: Optimizer steps of the phase.
+        save_steps: Checkpoint interval.
+        report_to: ``transformers`` logging integrations.
+        device: ``cpu`` or ``cuda`` (see :func:`resolve_device`).
+        seed: The phase's seed.
+        gradient_checkpointing: Recompute activations in backward.
+    """
+    on_cpu = device == "cpu"
+    return {
+        "output_dir": str(output_dir),
+        "max_steps": max_steps,
+        "logging_steps": 1,
+        "save_strategy": "steps",
+        "save_steps": save_steps,
+        "save_total_limit": None,
+        "report_to": list(report_to) or "none",
+        "use_cpu": on_cpu,
+        "bf16": not on_cpu and torch.cuda.is_bf16_supported(),
+        "seed": seed,
+        "disable_tqdm": True,
+        "dataloader_num_workers": 0,
+        "gradient_checkpointing": gradient_checkpointing,
+    }

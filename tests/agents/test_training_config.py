@@ -1,0 +1,188 @@
+"""Pure parts of the trainer: config validation, schedule, trigger, pool, run state, metrics log."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from agents.trajectory import Trajectory
+from agents.training.checkpoint import PhaseRecord, RunState, load_state, save_new, save_state
+from agents.training.config import (
+    EntropyRegulation,
+    RLPhaseConfig,
+    ScheduleConfig,
+    TrainConfig,
+)
+from agents.training.demonstrations import DemoPool, ReplayBuffer
+from agents.training.metrics import ROW_FIELDS, MetricsLog, make_row
+from agents.training.schedule import EntropyTrigger, Schedule
+
+
+def test_defaults_are_valid_and_kl_cov_is_off_policy() -> None:
+    cfg = TrainConfig()
+    assert cfg.entropy.kl_cov and cfg.rl.off_policy
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: TrainConfig(rl=RLPhaseConfig(num_iterations=1)), "kl_cov is inert"),
+        (lambda: ScheduleConfig(kind="sometimes"), "schedule.kind must be one of"),
+        (lambda: RLPhaseConfig(num_generations=1), "rl.num_generations must be >= 2"),
+        (lambda: EntropyRegulation(epsilon_low=0.3, epsilon_high=0.2), "epsilon_high"),
+        (lambda: ScheduleConfig(kind="sft_then_rl", replay=True), "schedule.replay needs"),
+        (lambda: TrainConfig(rl=RLPhaseConfig(loss_type="bnpo")), "support rl.loss_type"),
+    ],
+)
+def test_invalid_settings_say_what_is_wrong(build: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        build()  # type: ignore[operator]
+
+
+def test_on_policy_run_is_valid_without_kl_cov() -> None:
+    cfg = TrainConfig(rl=RLPhaseConfig(num_iterations=1), entropy=EntropyRegulation(kl_cov=False))
+    assert not cfg.rl.off_policy
+    assert RLPhaseConfig(num_iterations=1, steps_per_generation=2).off_policy
+
+
+def test_configs_work_as_hydra_structured_configs() -> None:
+    schema = OmegaConf.structured(TrainConfig)
+    merged = OmegaConf.merge(schema, OmegaConf.from_dotlist(
+        ["rl.learning_rate=5e-5", "schedule.kind=alternating", "env.corpus_options.size=tiny"]))
+    cfg = OmegaConf.to_object(merged)
+    assert isinstance(cfg, TrainConfig)
+    assert cfg.rl.learning_rate == 5e-5 and cfg.schedule.kind == "alternating"
+    assert cfg.env.corpus_options == {"size": "tiny", "seed": 0}
+    with pytest.raises(ValueError, match="schedule.kind"):
+        OmegaConf.to_object(OmegaConf.merge(schema, OmegaConf.from_dotlist(["schedule.kind=x"])))
+
+
+def _plan(cfg: ScheduleConfig, sft_steps: int = 5, rl_taken: dict[int, int] | None = None
+          ) -> list[tuple[str, int]]:
+    schedule, out = Schedule(cfg, sft_steps), []
+    while (plan := schedule.next_phase()) is not None:
+        steps = (rl_taken or {}).get(len(out), plan.max_steps)
+        out.append((plan.kind, steps))
+        schedule.finish(plan.kind, steps)
+    return out
+
+
+def test_schedules_plan_their_phases() -> None:
+    assert _plan(ScheduleConfig(kind="rl_only", rl_steps=7)) == [("rl", 7)]
+    assert _plan(ScheduleConfig(kind="sft_then_rl", rl_steps=7)) == [("sft", 5), ("rl", 7)]
+    assert _plan(ScheduleConfig(kind="alternating", rl_steps=5, period=2, refresh_steps=3)) == [
+        ("sft", 5), ("rl", 2), ("sft", 3), ("rl", 2), ("sft", 3), ("rl", 1)]
+    # A triggered RL phase that stops after 4 of its 10 steps is followed by a refresh.
+    assert _plan(ScheduleConfig(kind="diversity_triggered", rl_steps=10, refresh_steps=3),
+                 rl_taken={1: 4}) == [("sft", 5), ("rl", 4), ("sft", 3), ("rl", 6)]
+
+
+def test_schedule_state_round_trips() -> None:
+    cfg = ScheduleConfig(kind="alternating", rl_steps=5, period=2)
+    a = Schedule(cfg, 5)
+    a.finish("sft", 5)
+    a.finish("rl", 2)
+    b = Schedule(cfg, 5)
+    b.load_state_dict(json.loads(json.dumps(a.state_dict())))
+    assert b.next_phase() == a.next_phase()
+
+
+def test_trigger_fires_on_threshold_and_on_relative_drop() -> None:
+    trigger = EntropyTrigger(threshold=0.5, drop=0.25, window=2)
+    trigger.observe(["entity", "bridge", "keyword", "verbatim"])  # 2 bits
+    assert not trigger.check(1)  # not a window end: nothing happens
+    assert not trigger.check(2) and trigger.reference == 2.0
+    trigger.observe(["entity", "entity", "bridge", "keyword"])  # 1.5 bits = 25% drop exactly
+    assert not trigger.check(4)
+    trigger.observe(["entity"] * 3 + ["bridge"])  # 0.81 bits: below 75% of 2 bits
+    assert trigger.check(6)
+    restored = EntropyTrigger.from_state(json.loads(json.dumps(trigger.state_dict())))
+    assert restored == trigger
+    low = EntropyTrigger(threshold=0.5, drop=0.9, window=1)
+    low.observe(["entity"] * 4)  # 0 bits: below the absolute floor at the first window
+    assert low.check(1)
+    assert low.check(2) and low.history == [0.0, 0.0]  # a window without queries: 0 bits
+
+
+def _demo(qid: str, strategy: str, labels: list[str], em: float = 1.0) -> Trajectory:
+    return Trajectory(qid=qid, question=f"q {qid}", agent="a", strategy=strategy, em=em,
+                      reward=em, actions=[f"<search>{qid}</search>", "<answer>x</answer>"],
+                      queries=[qid] * len(labels), strategy_labels=labels,
+                      prompt_ids=[1, 2], completion_ids=[3])
+
+
+def test_balanced_sample_holds_every_strategy_equally_in_each_round() -> None:
+    pool = DemoPool([_demo(f"a{i}", "entity", ["entity"]) for i in range(20)]
+                    + [_demo(f"b{i}", "bridge", ["bridge"]) for i in range(2)]
+                    + [_demo(f"c{i}", "verbatim", ["verbatim"]) for i in range(5)])
+    order = pool.balanced_sample(30, seed=0)
+    for start in range(0, 30, 3):
+        assert Counter(t.strategy for t in order[start:start + 3]) == {
+            "entity": 1, "bridge": 1, "verbatim": 1}
+    # A small strategy is cycled through completely before any demonstration repeats.
+    bridges = [t.qid for t in order if t.strategy == "bridge"]
+    assert all(set(bridges[i:i + 2]) == {"b0", "b1"} for i in range(0, 10, 2))
+    assert order == pool.balanced_sample(30, seed=0)
+
+
+def test_pool_add_skips_duplicates_and_round_trips(tmp_path: Path) -> None:
+    pool = DemoPool([_demo("a", "entity", ["entity"])])
+    assert pool.add([_demo("a", "entity", ["entity"]), _demo("b", "bridge", ["bridge"])]) == 1
+    loaded = DemoPool.load(pool.save(tmp_path / "pool.jsonl"))
+    assert loaded.counts() == {"bridge": 1, "entity": 1}
+
+
+def test_replay_selects_successes_of_under_used_labels() -> None:
+    pool = DemoPool([_demo("a", "entity", ["entity"]), _demo("b", "bridge", ["bridge"])])
+    buffer = ReplayBuffer()
+    rl = ([_demo(f"e{i}", "", ["entity"]) for i in range(9)]
+          + [_demo("win", "", ["entity", "bridge"]), _demo("lose", "", ["bridge"], em=0.0)])
+    buffer.observe(rl)
+    assert all(not t.prompt_ids for t in buffer.candidates)  # token fields are dropped
+    chosen = buffer.select(pool, rare_ratio=0.5, max_items=5, seed=0)
+    # bridge: 2 of 11 RL queries (18%) < 0.5 * 50% of demonstration queries; entity is not rare.
+    assert [(t.qid, t.strategy) for t in chosen] == [("win", "replay_bridge")]
+
+
+def test_state_commit_prunes_unreferenced_files(tmp_path: Path) -> None:
+    for rel in ("models/init", "models/00-sft", "phases/01-rl/checkpoint-2",
+                "phases/01-rl/checkpoint-4", "phases/01-rl/runs"):
+        (tmp_path / rel).mkdir(parents=True)
+    save_new(tmp_path / "pool/pool-00.jsonl", lambda p: p.write_text(""))
+    (tmp_path / "pool/.pool-01.jsonl.tmp").write_text("half-written")
+    state = RunState(model="models/00-sft", pool="pool/pool-00.jsonl", schedule={},
+                     phase=PhaseRecord(1, "rl", 6, 10, checkpoint="phases/01-rl/checkpoint-4",
+                                       steps=4))
+    save_state(tmp_path, state)
+    left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
+    assert left == ["models", "models/00-sft", "phases", "phases/01-rl",
+                    "phases/01-rl/checkpoint-4", "phases/01-rl/runs", "pool",
+                    "pool/pool-00.jsonl", "state.json"]
+    loaded = load_state(tmp_path)
+    assert loaded == state and loaded is not None and loaded.global_step == 14
+
+
+def test_save_new_refuses_to_overwrite(tmp_path: Path) -> None:
+    save_new(tmp_path / "a.txt", lambda p: p.write_text("x"))
+    with pytest.raises(FileExistsError):
+        save_new(tmp_path / "a.txt", lambda p: p.write_text("y"))
+
+
+def test_metrics_log_truncates_to_a_checkpoint_and_skips_torn_lines(tmp_path: Path) -> None:
+    log = MetricsLog(tmp_path / "metrics.jsonl")
+    for step in range(1, 6):
+        log.append(make_row("rl", 1, step, step, {"loss": 0.5, "reward": float("nan")}))
+    with log.path.open("a") as f:
+        f.write('{"phase": "rl", "st')  # a write cut by kill -9
+    assert [r["step"] for r in log.rows()] == [1, 2, 3, 4, 5]
+    log.truncate(3)
+    log.append(make_row("rl", 1, 4, 4, {}))
+    rows = log.rows()
+    assert [r["step"] for r in rows] == [1, 2, 3, 4]
+    assert set(ROW_FIELDS) <= set(rows[0]) and rows[0]["reward"] is None
+    assert asdict(PhaseRecord(0, "sft", 1, 0))["kind"] == "sft"

@@ -1,0 +1,135 @@
+"""End to end: a smoke-sized schedule, metrics.jsonl, checkpoints and resume after a crash."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from transformers import TrainerCallback
+
+from agents.training.checkpoint import load_state
+from agents.training.config import (
+    EnvConfig,
+    EvalConfig,
+    ModelConfig,
+    RLPhaseConfig,
+    ScheduleConfig,
+    SFTPhaseConfig,
+    TrainConfig,
+)
+from agents.training.metrics import ROW_FIELDS, MetricsLog
+from agents.training.runner import train
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _tiny(**schedule: Any) -> TrainConfig:
+    return TrainConfig(
+        env=EnvConfig(corpus_options={"size": "tiny", "seed": 0}, batch_size=8),
+        model=ModelConfig(max_new_tokens=16, max_length=384),
+        sft=SFTPhaseConfig(steps=4, batch_size=6),
+        rl=RLPhaseConfig(questions_per_step=2, num_generations=2),
+        schedule=ScheduleConfig(**{"kind": "alternating", "rl_steps": 4, "period": 2,
+                                   "refresh_steps": 2, **schedule}),
+        eval=EvalConfig(max_questions=4),
+        save_steps=2,
+        progress=False,
+    )
+
+
+def _rows(run_dir: Path) -> list[dict[str, Any]]:
+    return MetricsLog(run_dir / "metrics.jsonl").rows()
+
+
+def test_smoke_schedule_logs_every_step_of_both_phases(tmp_path: Path) -> None:
+    summary = train(_tiny(), tmp_path)
+    rows = _rows(tmp_path)
+    assert [r["step"] for r in rows] == list(range(1, 11))  # SFT 4, RL 2, SFT 2, RL 2
+    assert [p["kind"] for p in summary["phases"]] == ["sft", "rl", "sft", "rl"]
+    kinds = [(r["phase_index"], r["phase"]) for r in rows]
+    assert sorted(set(kinds)) == [(0, "sft"), (1, "rl"), (2, "sft"), (3, "rl")]
+    for r in rows:
+        assert set(ROW_FIELDS) <= set(r)
+    for phase in range(4):
+        last = [r for r in rows if r["phase_index"] == phase][-1]
+        assert last["dev_em"] is not None and last["dev_strategy_entropy"] is not None
+    for r in rows:
+        for name in ("reward", "entropy_all", "strategy_entropy", "unique_query_ratio",
+                     "searches_per_episode"):
+            assert r[name] is not None, (r["step"], name)
+    rl = [r for r in rows if r["phase"] == "rl"]
+    assert all(r["kl_cov_fraction"] > 0 for r in rl)
+    sft = [r for r in rows if r["phase"] == "sft"]
+    assert all(r["reward"] == 1.0 and r["mean_token_accuracy"] is not None for r in sft)
+    state = load_state(tmp_path)
+    assert state is not None and state.complete and state.global_step == rows[-1]["step"]
+    assert summary["steps"] == rows[-1]["step"]
+    assert (Path(summary["model"]) / "model.safetensors").exists()
+    assert list((tmp_path / "phases/01-rl/runs").rglob("events.out.tfevents*"))
+    assert not list(tmp_path.glob("phases/*/checkpoint-*"))  # folded into models/ when done
+    with pytest.raises(FileExistsError, match="resume=true"):
+        train(_tiny(), tmp_path)
+
+
+class Crash(TrainerCallback):
+    """Raise after ``after`` optimizer steps of the whole run (a stand-in for a killed process)."""
+
+    def __init__(self, after: int) -> None:
+        self.after, self.steps = after, 0
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.steps += 1
+        if self.steps == self.after:
+            raise KeyboardInterrupt(f"crash after step {self.after}")
+
+
+def test_resume_after_a_crash_logs_each_step_once(tmp_path: Path) -> None:
+    # Triggered schedule with an unreachable entropy floor: each RL phase stops after its first
+    # window, so the run also exercises the trigger, the refresh and replay.
+    cfg = _tiny(kind="diversity_triggered", rl_steps=3, period=1, entropy_threshold=99.0,
+                replay=True)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path, callbacks=[Crash(after=8)])  # step 8: inside the 2nd RL phase
+    crashed = load_state(tmp_path)
+    assert crashed is not None and crashed.phase is not None and not crashed.complete
+    assert [r["step"] for r in _rows(tmp_path)] == list(range(1, 8))  # step 8 died unlogged
+    summary = train(replace(cfg, resume=True), tmp_path)
+    # SFT 4, RL 1 of 3 (trigger), SFT 2, RL 1 of 2 (trigger), SFT 2, RL 1 of 1.
+    assert [r["step"] for r in _rows(tmp_path)] == list(range(1, 12)) and summary["steps"] == 11
+    phases = [(p["kind"], p["steps"], p["stopped_early"]) for p in summary["phases"]]
+    assert phases == [("sft", 4, False), ("rl", 1, True), ("sft", 2, False), ("rl", 1, True),
+                      ("sft", 2, False), ("rl", 1, False)]
+
+
+@pytest.mark.slow
+def test_kill_9_during_rl_then_resume(tmp_path: Path) -> None:
+    """The acceptance check: SIGKILL the smoke preset in its RL phase, resume, finish."""
+    cmd = [sys.executable, "-m", "agents.training.runner", "--preset", "smoke",
+           "--run-dir", str(tmp_path)]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 600
+    while time.time() < deadline and proc.poll() is None:
+        if any(r["phase"] == "rl" for r in _rows(tmp_path)):
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "the run ended before its RL phase could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    subprocess.run([*cmd, "--resume"], cwd=REPO, env=env, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
+    rows = _rows(tmp_path)
+    state = load_state(tmp_path)
+    assert state is not None and state.complete
+    assert [r["step"] for r in rows] == list(range(1, state.global_step + 1))
+    assert {r["phase"] for r in rows} == {"sft", "rl"}
+    assert json.loads((tmp_path / "state.json").read_text())["complete"]
