@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from agents.trajectory import Trajectory
 from agents.training.checkpoint import PhaseRecord, RunState, load_state, save_new, save_state
 from agents.training.config import (
     EntropyRegulation,
@@ -21,6 +20,7 @@ from agents.training.config import (
 from agents.training.demonstrations import DemoPool, ReplayBuffer
 from agents.training.metrics import ROW_FIELDS, MetricsLog, make_row
 from agents.training.schedule import EntropyTrigger, Schedule
+from agents.trajectory import Trajectory
 
 
 def test_defaults_are_valid_and_kl_cov_is_off_policy() -> None:

@@ -7,21 +7,21 @@ from pathlib import Path
 import pytest
 import torch
 from datasets import Dataset
+from trl import SFTConfig
 
 import corpora
 from agents.lm import LMPolicy, load_model_and_tokenizer
 from agents.rollout import rollout
-from agents.trajectory import Trajectory
 from agents.training.config import SFTPhaseConfig
 from agents.training.demonstrations import build_pool
 from agents.training.metrics import MetricsLog
 from agents.training.monitor import PhaseInfo, PhaseMonitor
 from agents.training.sft import DemoCollator, DemoSFTTrainer, encode_demonstration
 from agents.training.trainer_args import common_args
+from agents.trajectory import Trajectory
 from envs.batch import SearchEnvBatch
 from envs.protocol import render_prompt
 from envs.search_env import SearchEnv
-from trl import SFTConfig
 
 
 @pytest.fixture(scope="module")
