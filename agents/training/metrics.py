@@ -54,6 +54,8 @@ def episode_stats(trajectories: Sequence[Trajectory], k: int = 1,
         "reward": _mean([t.reward for t in trajectories]),
         "pass_at_k": summary["pass_at_k"],
         **{f"em_{qtype}": em for qtype, em in summary["em_by_type"].items()},
+        # Per-label shares of the queries, for the strategy-distribution-over-time plot.
+        **{f"share_{label}": v for label, v in diversity["strategy_distribution"].items()},
     }
     for name in EPISODE_FIELDS:
         if name not in flat:

@@ -1,0 +1,103 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agents.cli.report import aggregate, find_runs
+from agents.cli.report import main as report_main
+
+SUMMARY_FIELDS = {
+    "test_em",
+    "test_f1",
+    "pass_at_k",
+    "strategy_entropy",
+    "unique_query_ratio",
+    "searches_per_episode",
+    "wall_time_s",
+}
+PLOTS = (
+    "reward_dev_em.png",
+    "token_entropy.png",
+    "strategy_entropy.png",
+    "strategy_distribution.png",
+)
+
+
+def train(*overrides, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "agents.cli.train", *overrides],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=cwd,
+    )
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("smoke")
+    result = train("experiment=smoke", f"hydra.run.dir={run_dir}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return run_dir, result.stdout
+
+
+def test_smoke_run_writes_the_run_directory(smoke_run):
+    run_dir, stdout = smoke_run
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert SUMMARY_FIELDS <= set(summary)
+    assert 0.0 <= summary["test_em"] <= 1.0 and summary["k"] == 2
+    assert [p["kind"] for p in summary["phases"]] == ["sft", "rl", "sft", "rl"]
+    for name in PLOTS:
+        assert (run_dir / name).read_bytes()[:4] == b"\x89PNG", name
+    assert (run_dir / ".hydra" / "config.yaml").exists()
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == list(range(1, len(rows) + 1))
+    assert "forksearch-train result" in stdout and str(run_dir) in stdout
+
+
+def test_report_on_a_single_run(smoke_run, capsys):
+    run_dir, _ = smoke_run
+    report_main([str(run_dir)])
+    assert "| config | runs |" in capsys.readouterr().out
+    assert (run_dir / "report.md").exists() and (run_dir / "compare_test_em.png").exists()
+
+
+def fake_run(root: Path, name: str, overrides: list[str], em: float) -> None:
+    run = root / name
+    (run / ".hydra").mkdir(parents=True)
+    (run / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
+    (run / "summary.json").write_text(json.dumps({"test_em": em, "strategy_entropy": 1.0}))
+
+
+def test_report_groups_seeds_and_computes_mean_and_std(tmp_path):
+    fake_run(tmp_path, "0", ["algorithm=grpo", "seed=0"], 0.2)
+    fake_run(tmp_path, "1", ["algorithm=grpo", "seed=1"], 0.4)
+    fake_run(tmp_path, "2", ["algorithm=clip_cov", "seed=0"], 0.5)
+    rows = {r["config"]: r for r in aggregate(find_runs(tmp_path))}
+    assert rows["algorithm=grpo"]["runs"] == 2
+    assert rows["algorithm=grpo"]["test_em"] == pytest.approx(0.3)
+    assert rows["algorithm=grpo"]["test_em_std"] == pytest.approx(0.1)
+    assert rows["algorithm=clip_cov"]["test_em"] == pytest.approx(0.5)
+
+
+def test_report_on_an_empty_directory_explains(tmp_path):
+    with pytest.raises(SystemExit, match="no run found"):
+        report_main([str(tmp_path)])
+
+
+@pytest.mark.slow
+def test_sweep_of_four_jobs_and_its_report(tmp_path):
+    result = train(
+        "-m",
+        "experiment=smoke",
+        "algorithm=grpo,clip_cov",
+        "seed=0,1",
+        f"hydra.sweep.dir={tmp_path}",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len(find_runs(tmp_path)) == 4
+    rows = aggregate(find_runs(tmp_path))
+    assert sorted(r["config"] for r in rows) == ["algorithm=clip_cov", "algorithm=grpo"]
+    assert all(r["runs"] == 2 for r in rows)
