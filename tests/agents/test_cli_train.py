@@ -5,18 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from agents.cli.report import aggregate, find_runs
+from agents.cli.report import METRICS, aggregate, find_runs
 from agents.cli.report import main as report_main
 
-SUMMARY_FIELDS = {
-    "test_em",
-    "test_f1",
-    "pass_at_k",
-    "strategy_entropy",
-    "unique_query_ratio",
-    "searches_per_episode",
-    "wall_time_s",
-}
+SUMMARY_FIELDS = set(METRICS)
 PLOTS = (
     "reward_dev_em.png",
     "token_entropy.png",
