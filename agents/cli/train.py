@@ -20,6 +20,7 @@ from agents.cli.build import CONF_DIR, env_sources
 from agents.cli.schema import TestConfig, TrainJob
 from agents.evaluation import json_safe, summarize
 from agents.lm import LMPolicy, load_model_and_tokenizer
+from agents.lm.model import check_model_source
 from agents.plots import plot_training
 from agents.rollout import rollout
 from agents.training.config import EnvConfig, TrainConfig
@@ -36,6 +37,7 @@ def train_config(cfg: DictConfig) -> tuple[TrainConfig, TestConfig]:
     job = OmegaConf.to_object(cfg)
     assert isinstance(job, TrainJob)
     env = dataclasses.replace(job.env, **env_sources(cfg.corpus, cfg.retriever))
+    check_model_source(job.model.name)  # a wrong path fails now, not after the demonstrations
     fields = {f.name: getattr(job, f.name) for f in dataclasses.fields(TrainConfig)}
     return TrainConfig(**{**fields, "env": env}), job.test
 
@@ -78,7 +80,9 @@ def write_summary(
     """``summary.json``: final test figures, diversity before/after RL, wall time."""
     rows = MetricsLog(run_dir / METRICS_NAME).rows()
     dev = [r for r in rows if r.get("dev_strategy_entropy") is not None]
-    after_sft = [r for r in dev if r["phase"] == "sft"]
+    first_sft = min((r["phase_index"] for r in dev if r["phase"] == "sft"), default=None)
+    # The first SFT phase's last evaluation (earlier ones are mid-phase with eval.every > 0).
+    after_sft = [r for r in dev if r["phase_index"] == first_sft][-1:]
     summary = {
         "test_em": test["em"],
         "test_f1": test["f1"],

@@ -122,9 +122,14 @@ def load_model_and_tokenizer(
     return model, tokenizer
 
 
-def _from_pretrained(
-    name_or_path: str, dtype: torch.dtype | None
-) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+def check_model_source(name_or_path: str) -> bool:
+    """Whether ``name_or_path`` names a local folder (else a hub id); fail early on a bad path.
+
+    Raises:
+        FileNotFoundError: A path (absolute, ``./``, ``~``) that is not a directory.
+    """
+    if name_or_path == TINY:
+        return False
     path = Path(name_or_path).expanduser()
     looks_local = path.is_absolute() or name_or_path.startswith((".", "~")) or path.exists()
     if looks_local and not path.is_dir():
@@ -132,6 +137,14 @@ def _from_pretrained(
             f"no checkpoint directory {str(path)!r}; expected a folder written by "
             "save_pretrained (config.json, weights, tokenizer files), or 'tiny'"
         )
+    return looks_local
+
+
+def _from_pretrained(
+    name_or_path: str, dtype: torch.dtype | None
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    path = Path(name_or_path).expanduser()
+    looks_local = check_model_source(name_or_path)
     kwargs: dict[str, Any] = {"dtype": dtype} if dtype is not None else {}
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(path) if looks_local else name_or_path)

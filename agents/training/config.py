@@ -73,6 +73,15 @@ class ModelConfig:
         device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
         gradient_checkpointing: Recompute activations in backward (saves memory on large
             models, costs time; TRL turns it on by default, the tiny model does not need it).
+        tiny: Size of the ``tiny`` model: ``tiny_llama_config`` arguments (``hidden_size``,
+            ``num_layers``, ``num_heads``, ``intermediate_size``); ignored for other models.
+        lora: Train low-rank adapters (``peft``) instead of every weight; each phase trains
+            fresh adapters and merges them into the weights it saves.
+        lora_r: Adapter rank.
+        lora_alpha: Adapter scaling numerator (the update is scaled by ``alpha / r``).
+        lora_dropout: Dropout on the adapter input.
+        lora_target_modules: Module names given adapters; ``[all-linear]`` is every linear layer
+            but the output head.
     """
 
     name: str = "tiny"
@@ -81,9 +90,24 @@ class ModelConfig:
     max_length: int = 1024
     device: str = "auto"
     gradient_checkpointing: bool = False
+    tiny: dict[str, int] = field(default_factory=dict)
+    lora: bool = False
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    lora_target_modules: list[str] = field(default_factory=lambda: ["all-linear"])
 
     def __post_init__(self) -> None:
-        _positive("model", max_new_tokens=self.max_new_tokens, max_length=self.max_length)
+        _positive("model", max_new_tokens=self.max_new_tokens, max_length=self.max_length,
+                  lora_r=self.lora_r, lora_alpha=self.lora_alpha)
+        sizes = ("hidden_size", "num_layers", "num_heads", "intermediate_size")
+        unknown = sorted(set(self.tiny) - set(sizes))
+        _check(not unknown, f"model.tiny has unknown {unknown}; choose from {list(sizes)}")
+        _positive("model.tiny", **self.tiny)
+        _check(0.0 <= self.lora_dropout < 1.0,
+               f"model.lora_dropout must be in [0, 1), got {self.lora_dropout}")
+        _check(bool(self.lora_target_modules),
+               "model.lora_target_modules must name at least one module (or [all-linear])")
         _check(self.device in ("auto", "cpu", "cuda"),
                f"model.device must be 'auto', 'cpu' or 'cuda', got {self.device!r}")
 
@@ -96,11 +120,14 @@ class DemoConfig:
         strategies: Demonstrator strategies to run (keys of ``DEMONSTRATORS``).
         max_questions: Train questions used (``None``: the whole split).
         max_searches: Search budget of each demonstrator.
+        rename_entities: Share of SFT demonstrations whose entity names are replaced by fresh
+            invented ones (``EntityRenamer``), so that names must be copied, not memorised.
     """
 
     strategies: list[str] = field(default_factory=lambda: list(DEMONSTRATORS))
     max_questions: int | None = None
     max_searches: int = 3
+    rename_entities: float = 0.0
 
     def __post_init__(self) -> None:
         known = sorted(DEMONSTRATORS)
@@ -108,6 +135,8 @@ class DemoConfig:
         _check(bool(self.strategies), f"demos.strategies must not be empty; choose from {known}")
         _check(not unknown, f"demos.strategies has unknown {unknown}; choose from {known}")
         _positive("demos", max_searches=self.max_searches)
+        _check(0.0 <= self.rename_entities <= 1.0,
+               f"demos.rename_entities must be in [0, 1], got {self.rename_entities}")
         if self.max_questions is not None:
             _positive("demos", max_questions=self.max_questions)
 
@@ -324,7 +353,7 @@ class EvalConfig:
         split: Corpus split evaluated.
         max_questions: Questions evaluated (``None``: the whole split).
         samples: Episodes per question (pass@k uses them).
-        temperature: Sampling temperature of evaluation episodes.
+        temperature: Sampling temperature of evaluation episodes (0: greedy).
         every: Also evaluate every this many steps of a phase (0: only at each phase's end).
     """
 
@@ -335,7 +364,8 @@ class EvalConfig:
     every: int = 0
 
     def __post_init__(self) -> None:
-        _positive("eval", samples=self.samples, temperature=self.temperature)
+        _positive("eval", samples=self.samples)
+        _check(self.temperature >= 0, f"eval.temperature must be >= 0, got {self.temperature}")
         _check(self.every >= 0, f"eval.every must be >= 0, got {self.every}")
         if self.max_questions is not None:
             _positive("eval", max_questions=self.max_questions)

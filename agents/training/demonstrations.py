@@ -8,6 +8,7 @@ RL episode replayed because the RL policy under-used the strategy label ``<label
 from __future__ import annotations
 
 import random
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -19,7 +20,10 @@ from agents.base import Agent
 from agents.diversity import strategy_distribution
 from agents.rollout import ScriptedPolicy, rollout
 from agents.scripted.demonstrators import DEMONSTRATORS
+from agents.strategies import STOPWORDS
 from agents.trajectory import Trajectory, load_jsonl, save_jsonl
+from corpora import Corpus
+from corpora.synthetic.names import word
 from envs.batch import SearchEnvBatch
 
 REPLAY_PREFIX = "replay_"
@@ -204,3 +208,48 @@ class ReplayBuffer:
     def clear(self) -> None:
         """Forget everything (after a refresh consumed the buffer)."""
         self.label_counts, self.candidates = {}, []
+
+
+class EntityRenamer:
+    """Gives the entities of a demonstration fresh invented names, consistently.
+
+    A small world names few entities, so a tiny model can memorise every name it is trained on
+    and never learn to copy names from the question and the retrieved text, which is what it
+    must do on held-out questions. Renaming forces the copy: every word of an entity name (a word
+    of some document title that is not a stopword and not a generic title word such as
+    ``Systems``) is replaced, wherever it occurs in the question, the actions and the
+    observations, by a fresh word of about as many syllables.
+
+    Args:
+        corpus: The corpus whose document titles define the entity-name words.
+        generic_count: A title word used by at least this many titles is generic (kept).
+    """
+
+    def __init__(self, corpus: Corpus, generic_count: int = 5) -> None:
+        counts = Counter(w for d in corpus.documents for w in d.title.split())
+        self.name_words = {w for w, n in counts.items()
+                           if n < generic_count and w.lower() not in STOPWORDS and w.isalpha()}
+
+    def augment(self, demos: Sequence[Trajectory], share: float, seed: int) -> list[Trajectory]:
+        """Rename the entities of a random ``share`` of ``demos`` (fresh names for each one)."""
+        rng = random.Random(seed)
+        return [self(d, rng) if rng.random() < share else d for d in demos]
+
+    def __call__(self, demo: Trajectory, rng: random.Random) -> Trajectory:
+        """Return a copy of ``demo`` with its entity-name words renamed."""
+        texts = [demo.question, *demo.actions, *demo.observations]
+        present = sorted({w for text in texts for w in re.findall(r"[A-Za-z]+", text)}
+                         & self.name_words)
+        if not present:
+            return demo
+        mapping = {w: word(rng, max(1, min(3, round(len(w) / 3)))) for w in present}
+        pattern = re.compile(r"\b(" + "|".join(map(re.escape, present)) + r")\b")
+
+        def rename(text: str) -> str:
+            return pattern.sub(lambda m: mapping[m.group(1)], text)
+
+        return replace(demo, question=rename(demo.question),
+                       actions=[rename(a) for a in demo.actions],
+                       observations=[rename(o) for o in demo.observations],
+                       queries=[rename(q) for q in demo.queries],
+                       answer=None if demo.answer is None else rename(demo.answer))

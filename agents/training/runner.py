@@ -28,6 +28,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallba
 
 import corpora
 from agents.lm import LMPolicy, load_model_and_tokenizer
+from agents.lm.model import TINY
 from agents.rollout import rollout
 from agents.training.checkpoint import (
     PhaseRecord,
@@ -39,8 +40,9 @@ from agents.training.checkpoint import (
     save_state,
 )
 from agents.training.config import TrainConfig
-from agents.training.demonstrations import DemoPool, ReplayBuffer, build_pool
+from agents.training.demonstrations import DemoPool, EntityRenamer, ReplayBuffer, build_pool
 from agents.training.grpo import grpo_config, run_grpo
+from agents.training.lora import attach_adapters, merge_adapters
 from agents.training.metrics import METRICS_NAME, MetricsLog, episode_stats
 from agents.training.monitor import PhaseInfo, PhaseMonitor
 from agents.training.presets import PRESETS
@@ -130,8 +132,10 @@ class Run:
     def _initialise(self) -> RunState:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.run_dir / "config.json", json.dumps(asdict(self.cfg), indent=1))
-        model, tokenizer = load_model_and_tokenizer(self.cfg.model.name, self.corpus,
-                                                    seed=self.cfg.seed, device=self.device)
+        m = self.cfg.model
+        sizes: dict[str, Any] = dict(m.tiny) if m.name == TINY else {}
+        model, tokenizer = load_model_and_tokenizer(m.name, self.corpus, seed=self.cfg.seed,
+                                                    device=self.device, **sizes)
         self._save_model(model, tokenizer, "models/init")
         pool = build_pool(self.train_batch, [q.qid for q in self.train_questions],
                           self.cfg.demos.strategies, self.cfg.demos.max_searches,
@@ -201,8 +205,13 @@ class Run:
         self._commit()
 
     def _run(self, phase: PhaseRecord) -> None:
-        source = phase.checkpoint or self.state.model
+        lora = self.cfg.model.lora
+        # Adapter checkpoints hold no base weights: they go back on the phase's starting model.
+        source = self.state.model if lora else phase.checkpoint or self.state.model
         model, tokenizer = load_model_and_tokenizer(str(self.run_dir / source), device=self.device)
+        if lora:
+            checkpoint = self.run_dir / phase.checkpoint if phase.checkpoint else None
+            model = attach_adapters(model, self.cfg.model, checkpoint)
         monitor = None
         if not phase.done:
             monitor = self._monitor(phase, tokenizer)
@@ -258,6 +267,8 @@ class Run:
             policy = self._policy(model, tokenizer, 1.0, seed, "sft")
             pool = DemoPool.load(self.run_dir / self.state.pool)
             demos = pool.balanced_sample(phase.max_steps * cfg.sft.batch_size, seed=seed)
+            if cfg.demos.rename_entities > 0:
+                demos = EntityRenamer(self.corpus).augment(demos, cfg.demos.rename_entities, seed)
             run_sft(model, tokenizer, policy, demos, cfg.sft, common, monitor, resume,
                     callbacks=self.callbacks)
         else:
@@ -268,7 +279,7 @@ class Run:
 
     def _finish(self, phase: PhaseRecord, model: PreTrainedModel,
                 tokenizer: PreTrainedTokenizerBase, monitor: PhaseMonitor | None) -> None:
-        rel = self._save_model(model, tokenizer, f"models/{phase.name}")
+        rel = self._save_model(merge_adapters(model), tokenizer, f"models/{phase.name}")
         rows = [r for r in self.metrics.rows() if r["phase_index"] == phase.index]
         evaluated = [r for r in rows if r.get("dev_em") is not None]
         phase.summary = {

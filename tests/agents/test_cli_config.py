@@ -22,10 +22,37 @@ def compose_train(*overrides, return_hydra_config=False):
         return compose("train", overrides=list(overrides), return_hydra_config=return_hydra_config)
 
 
+#: Options that leave a required value for the user to fill in.
+REQUIRED = {"hf_local": ["model.name=some-org/some-causal-lm"]}  # a hub id: not checked on disk
+
+
 @pytest.mark.parametrize(("group", "option"), [(g, o) for g, opts in GROUPS.items() for o in opts])
 def test_every_group_option_composes_and_validates(group, option):
-    train_cfg, test = train_config(compose_train(f"{group}={option}"))
+    train_cfg, test = train_config(compose_train(f"{group}={option}", *REQUIRED.get(option, [])))
     assert train_cfg.env.corpus and test.samples >= 1
+
+
+def test_local_model_template_loads_a_saved_checkpoint_with_or_without_lora(tmp_path):
+    from agents.lm import load_model_and_tokenizer
+    from agents.training.lora import attach_adapters
+
+    tiny, tokenizer = load_model_and_tokenizer("tiny", corpora.load("synthetic", size="tiny"))
+    tiny.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    for lora in (True, False):
+        cfg, _ = train_config(compose_train("model=hf_local", f"model.name={tmp_path}",
+                                            f"model.lora={lora}"))
+        model, _ = load_model_and_tokenizer(cfg.model.name)
+        assert cfg.model.lora is lora and cfg.model.gradient_checkpointing
+        if lora:
+            model = attach_adapters(model, cfg.model)
+        trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+        assert all("lora_" in n for n in trainable) is lora and trainable
+
+
+def test_local_model_template_requires_a_path():
+    with pytest.raises(FileNotFoundError, match="/path/to/checkpoint.*save_pretrained"):
+        train_config(compose_train("model=hf_local"))
 
 
 @pytest.mark.parametrize("option", GROUPS["corpus"])

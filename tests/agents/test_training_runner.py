@@ -133,3 +133,27 @@ def test_kill_9_during_rl_then_resume(tmp_path: Path) -> None:
     assert [r["step"] for r in rows] == list(range(1, state.global_step + 1))
     assert {r["phase"] for r in rows} == {"sft", "rl"}
     assert json.loads((tmp_path / "state.json").read_text())["complete"]
+
+
+def test_lora_trains_adapters_only_merges_them_and_resumes(tmp_path: Path) -> None:
+    import torch
+    from safetensors.torch import load_file
+
+    import corpora
+    from agents.lm import load_model_and_tokenizer
+
+    lora = _tiny(kind="sft_then_rl", rl_steps=2)
+    lora = replace(lora, model=replace(lora.model, lora=True, lora_r=4, lora_alpha=8,
+                                       lora_target_modules=["q_proj", "v_proj"]))
+    with pytest.raises(KeyboardInterrupt):
+        train(lora, tmp_path, callbacks=[Crash(after=3)])  # inside SFT, after a checkpoint
+    summary = train(replace(lora, resume=True), tmp_path)
+    assert [r["step"] for r in _rows(tmp_path)] == list(range(1, 7))
+    final = load_file(Path(summary["model"]) / "model.safetensors")
+    start, _ = load_model_and_tokenizer("tiny", corpora.load("synthetic", size="tiny", seed=0),
+                                        seed=lora.seed)  # the run's models/init, rebuilt
+    init = {k: v for k, v in start.state_dict().items() if k in final}
+    assert init.keys() == final.keys()  # merged: a plain checkpoint, no adapter weights
+    changed = {k for k in init if not torch.equal(init[k], final[k])}
+    assert changed and all(k.endswith(("q_proj.weight", "v_proj.weight")) for k in changed)
+    assert any("q_proj" in k for k in changed) and any("v_proj" in k for k in changed)
