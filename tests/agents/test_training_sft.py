@@ -121,3 +121,31 @@ def test_information_tokens_carry_no_sft_loss(world, demos, tmp_path: Path) -> N
     leaky = [dict(r, labels=list(r["input_ids"])) for r in prepared]
     assert not all(torch.equal(a, b) for a, b in zip(_grads(trainer, leaky[:1]),
                                                      _grads(trainer, leaky[1:])))
+
+
+def test_entity_renamer_renames_names_consistently_and_keeps_the_rest(world, demos) -> None:
+    import random
+    import re
+
+    from agents.training.demonstrations import EntityRenamer
+
+    corpus = world[0]
+    renamer = EntityRenamer(corpus)
+    assert renamer.name_words and not renamer.name_words & {"The", "the", "of"}
+    demo = next(d for d in demos if len(d.actions) > 1)
+    renamed = renamer(demo, random.Random(0))
+    before = " ".join([demo.question, *demo.actions, *demo.observations])
+    after = " ".join([renamed.question, *renamed.actions, *renamed.observations])
+    old, new = re.findall(r"[A-Za-z]+|\S", before), re.findall(r"[A-Za-z]+|\S", after)
+    assert len(old) == len(new)  # word for word: only names change, each to one word
+    mapping: dict[str, str] = {}
+    for a, b in zip(old, new):
+        if a in renamer.name_words:
+            assert mapping.setdefault(a, b) == b and b not in renamer.name_words
+        else:
+            assert a == b
+    assert mapping and len(set(mapping.values())) == len(mapping)  # distinct names stay distinct
+    assert renamed.answer == re.sub(r"[A-Za-z]+", lambda m: mapping.get(m[0], m[0]),
+                                    demo.answer or "")
+    assert renamer.augment(demos, 0.0, seed=0) == list(demos)
+    assert all(a != b for a, b in zip(renamer.augment(demos, 1.0, seed=0), demos))
