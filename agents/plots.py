@@ -69,8 +69,9 @@ def plot_metric_bars(rows: list[dict], metric: str, path: str | Path) -> Path:
 PHASE_COLORS = {"sft": "#dbe9f6", "rl": "#fde7d4"}
 
 
-def _series(rows: list[dict], key: str) -> tuple[list[int], list[float]]:
-    points = [(r["step"], r[key]) for r in rows if isinstance(r.get(key), int | float)]
+def _series(rows: list[dict], key: str, phase: str | None = None) -> tuple[list[int], list[float]]:
+    points = [(r["step"], r[key]) for r in rows
+              if isinstance(r.get(key), int | float) and phase in (None, r.get("phase"))]
     return [p[0] for p in points], [p[1] for p in points]
 
 
@@ -109,12 +110,13 @@ def plot_training(rows: list[dict], out_dir: str | Path) -> list[Path]:
     if not rows:
         return []
     paths = []
-    panels = [
+    panels: list[tuple[str, str, str, list[tuple[str, ...]]]] = [
         (
             "reward_dev_em.png",
             "Reward and held-out EM",
             "value",
-            [("reward", "batch reward"), ("dev_em", "dev EM")],
+            # SFT batches are successful demonstrations (reward 1): only RL rewards are drawn.
+            [("reward", "RL batch reward", "rl"), ("dev_em", "dev EM")],
         ),
         (
             "token_entropy.png",
@@ -131,14 +133,15 @@ def plot_training(rows: list[dict], out_dir: str | Path) -> list[Path]:
             "strategy_entropy.png",
             "Query-strategy entropy (bits)",
             "bits",
-            [("strategy_entropy", "batch"), ("dev_strategy_entropy", "dev")],
+            [("strategy_entropy", "batch (SFT: demonstrations, RL: rollouts)"),
+             ("dev_strategy_entropy", "dev")],
         ),
     ]
     for name, title, ylabel, keys in panels:
         fig, ax = plt.subplots(figsize=(8, 4))
         _shade_phases(ax, rows)
-        for key, label in keys:
-            xs, ys = _series(rows, key)
+        for key, label, *phase in keys:
+            xs, ys = _series(rows, key, *phase)
             if xs:
                 ax.plot(xs, ys, marker="o" if key.startswith("dev_") else None, ms=4, label=label)
         ax.set_xlabel("optimizer step (whole run)")

@@ -34,25 +34,34 @@ def find_runs(root: Path) -> list[Path]:
     return sorted(p.parent for p in root.rglob("summary.json"))
 
 
-def run_label(run: Path) -> str:
-    """The run's configuration as its Hydra overrides without the seed (``algorithm=clip_cov``)."""
+def run_overrides(run: Path) -> set[str] | None:
+    """The run's Hydra overrides without the seed and ``hydra.*`` (``None``: not a Hydra run)."""
     overrides_file = run / ".hydra" / "overrides.yaml"
     if not overrides_file.exists():
-        return run.name
+        return None
     overrides = yaml.safe_load(overrides_file.read_text()) or []
-    kept = [
-        o
-        for o in overrides
-        if o.split("=", 1)[0].lstrip("+~") not in SEED_KEYS and not o.startswith("hydra.")
-    ]
-    return " ".join(sorted(kept)) or "default"
+    return {o for o in overrides
+            if o.split("=", 1)[0].lstrip("+~") not in SEED_KEYS and not o.startswith("hydra.")}
+
+
+def run_labels(runs: list[Path]) -> list[str]:
+    """Each run's configuration: the overrides that set it apart (``algorithm=clip_cov``).
+
+    Overrides shared by every run of a sweep (``experiment=smoke``) are left out of the labels;
+    a single run keeps all of its own.
+    """
+    overrides = [run_overrides(run) for run in runs]
+    known = [o for o in overrides if o is not None]
+    shared = set.intersection(*known) if len(known) > 1 else set()
+    return [run.name if o is None else " ".join(sorted(o - shared)) or "default"
+            for run, o in zip(runs, overrides)]
 
 
 def aggregate(runs: list[Path]) -> list[dict[str, Any]]:
     """One row per configuration: mean and std of every metric over its runs (seeds)."""
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for run in runs:
-        groups[run_label(run)].append(json.loads((run / "summary.json").read_text()))
+    for run, label in zip(runs, run_labels(runs)):
+        groups[label].append(json.loads((run / "summary.json").read_text()))
     rows = []
     for label, summaries in groups.items():
         row: dict[str, Any] = {"config": label, "runs": len(summaries)}

@@ -64,9 +64,10 @@ def fake_run(root: Path, name: str, overrides: list[str], em: float) -> None:
 
 
 def test_report_groups_seeds_and_computes_mean_and_std(tmp_path):
-    fake_run(tmp_path, "0", ["algorithm=grpo", "seed=0"], 0.2)
-    fake_run(tmp_path, "1", ["algorithm=grpo", "seed=1"], 0.4)
-    fake_run(tmp_path, "2", ["algorithm=clip_cov", "seed=0"], 0.5)
+    fake_run(tmp_path, "0", ["experiment=smoke", "algorithm=grpo", "seed=0"], 0.2)
+    fake_run(tmp_path, "1", ["experiment=smoke", "algorithm=grpo", "seed=1"], 0.4)
+    fake_run(tmp_path, "2", ["experiment=smoke", "algorithm=clip_cov", "seed=0"], 0.5)
+    # Overrides every run shares (experiment=smoke) do not label the rows.
     rows = {r["config"]: r for r in aggregate(find_runs(tmp_path))}
     assert rows["algorithm=grpo"]["runs"] == 2
     assert rows["algorithm=grpo"]["test_em"] == pytest.approx(0.3)
@@ -79,17 +80,22 @@ def test_report_on_an_empty_directory_explains(tmp_path):
         report_main([str(tmp_path)])
 
 
-@pytest.mark.slow
-def test_sweep_of_four_jobs_and_its_report(tmp_path):
-    result = train(
-        "-m",
-        "experiment=smoke",
-        "algorithm=grpo,clip_cov",
-        "seed=0,1",
-        f"hydra.sweep.dir={tmp_path}",
-    )
+#: The smoke experiment cut to a few steps per phase, so that a four-job sweep stays short.
+SHORTER = ["sft.steps=3", "schedule.rl_steps=2", "schedule.period=1", "schedule.refresh_steps=1",
+           "eval.max_questions=4", "test.max_questions=4"]
+
+
+@pytest.mark.parametrize("overrides", [SHORTER, pytest.param([], marks=pytest.mark.slow)],
+                         ids=["shortened", "as_documented"])
+def test_sweep_of_four_jobs_and_its_report(tmp_path, overrides, capsys):
+    result = train("-m", "experiment=smoke", "algorithm=grpo,clip_cov", "seed=0,1", *overrides,
+                   f"hydra.sweep.dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-3000:]
     assert len(find_runs(tmp_path)) == 4
+    report_main([str(tmp_path)])
+    table = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| algo")]
+    assert len(table) == 2 and all("| 2 |" in line for line in table)
     rows = aggregate(find_runs(tmp_path))
     assert sorted(r["config"] for r in rows) == ["algorithm=clip_cov", "algorithm=grpo"]
-    assert all(r["runs"] == 2 for r in rows)
+    assert all(r["runs"] == 2 and r["test_em_std"] is not None for r in rows)
+    assert (tmp_path / "report.md").exists()
