@@ -8,9 +8,11 @@ Library code treats them as read-only all the same.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
+from agents.lm.model import tiny_llama_config
 from agents.scripted.demonstrators import DEMONSTRATORS
 
 SCHEDULE_KINDS = ("rl_only", "sft_then_rl", "alternating", "diversity_triggered")
@@ -100,9 +102,9 @@ class ModelConfig:
     def __post_init__(self) -> None:
         _positive("model", max_new_tokens=self.max_new_tokens, max_length=self.max_length,
                   lora_r=self.lora_r, lora_alpha=self.lora_alpha)
-        sizes = ("hidden_size", "num_layers", "num_heads", "intermediate_size")
+        sizes = sorted(set(inspect.signature(tiny_llama_config).parameters) - {"vocab_size"})
         unknown = sorted(set(self.tiny) - set(sizes))
-        _check(not unknown, f"model.tiny has unknown {unknown}; choose from {list(sizes)}")
+        _check(not unknown, f"model.tiny has unknown {unknown}; choose from {sizes}")
         _positive("model.tiny", **self.tiny)
         _check(0.0 <= self.lora_dropout < 1.0,
                f"model.lora_dropout must be in [0, 1), got {self.lora_dropout}")

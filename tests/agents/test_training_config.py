@@ -186,3 +186,18 @@ def test_metrics_log_truncates_to_a_checkpoint_and_skips_torn_lines(tmp_path: Pa
     assert [r["step"] for r in rows] == [1, 2, 3, 4]
     assert set(ROW_FIELDS) <= set(rows[0]) and rows[0]["reward"] is None
     assert asdict(PhaseRecord(0, "sft", 1, 0))["kind"] == "sft"
+
+
+def test_tiny_model_sizes_are_checked_against_the_model_builder() -> None:
+    from agents.lm import load_model_and_tokenizer
+    from agents.training.config import ModelConfig
+
+    with pytest.raises(ValueError, match=r"unknown \['layers'\].*num_layers"):
+        ModelConfig(tiny={"layers": 3})
+    with pytest.raises(ValueError, match="model.tiny.num_heads must be > 0"):
+        ModelConfig(tiny={"num_heads": 0})
+    import corpora
+
+    sizes = ModelConfig(tiny={"num_layers": 3, "hidden_size": 64}).tiny
+    model, _ = load_model_and_tokenizer("tiny", corpora.load("synthetic", size="tiny"), **sizes)
+    assert (model.config.num_hidden_layers, model.config.hidden_size) == (3, 64)
