@@ -13,6 +13,7 @@ whole-name tokens against 0.84 with syllable-sized pieces). Two choices make tha
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -70,6 +71,14 @@ def corpus_texts(corpus: Corpus) -> Iterator[str]:
     for question in corpus.questions:
         yield question.question
         yield from question.answers
+
+
+def text_fingerprint(corpus: Corpus) -> str:
+    """A hash of everything the tokenizer is trained on: documents, questions and answers."""
+    digest = hashlib.sha256(corpus.fingerprint.encode())
+    for question in corpus.questions:
+        digest.update(json.dumps([question.question, *question.answers]).encode())
+    return digest.hexdigest()[:16]
 
 
 def _word_counts(texts: Iterable[str]) -> Counter[str]:
@@ -162,13 +171,13 @@ def train_tokenizer(
         corpus: Trained on its documents, its questions and the protocol text.
         vocab_size: Upper bound on the vocabulary size (see ``build_tokenizer``).
         cache_dir: Root of the cache; defaults to ``corpora.paths.cache_dir()``. The tokenizer
-            lives in ``<cache_dir>/tokenizers/<corpus.fingerprint>-<vocab_size>``.
+            lives in ``<cache_dir>/tokenizers/<text_fingerprint(corpus)>-<vocab_size>``.
 
     Returns:
         The cached tokenizer when present and of the current recipe, else a newly trained one.
     """
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    target = root / "tokenizers" / f"{corpus.fingerprint}-{vocab_size}"
+    target = root / "tokenizers" / f"{text_fingerprint(corpus)}-{vocab_size}"
     meta = {"recipe": RECIPE_VERSION, "common_word_count": COMMON_WORD_COUNT}
     if _is_current(target, meta):
         return PreTrainedTokenizerFast.from_pretrained(str(target))

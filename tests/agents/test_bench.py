@@ -10,6 +10,7 @@ from agents.cli.build import CONF_DIR
 from agents.diversity import strategy_entropy
 from agents.registry import DEMONSTRATOR_NAMES
 from agents.trajectory import load_jsonl
+from corpora.paths import data_dir
 
 SINGLE_STRATEGY = ["demo_verbatim", "demo_entity", "demo_keyword", "demo_reformulation"]
 
@@ -77,6 +78,8 @@ def test_bench_writes_report_trajectories_and_plot(synthetic_bench):
 
 @pytest.mark.parametrize(("corpus", "min_em"), [("hotpotqa", 0.3), ("musique", 0.1)])
 def test_bench_runs_on_real_samples(tmp_path, corpus, min_em):
+    if not (data_dir() / corpus).is_dir():
+        pytest.skip(f"sample data not found: {data_dir() / corpus} (see ../shared/data)")
     rows = run_bench(
         bench_cfg(
             f"corpus={corpus}",

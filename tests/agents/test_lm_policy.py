@@ -144,7 +144,7 @@ def test_decode_encode_round_trip(tokenizer, text):
 
 
 def test_tokenizer_cache_is_reused(corpus, tokenizer, cache_root, monkeypatch):
-    path = cache_root / "tokenizers" / f"{corpus.fingerprint}-1024"
+    path = cache_root / "tokenizers" / f"{tokenizer_module.text_fingerprint(corpus)}-1024"
     assert (path / "tokenizer.json").is_file()
 
     def no_training(*args, **kwargs):
@@ -155,6 +155,15 @@ def test_tokenizer_cache_is_reused(corpus, tokenizer, cache_root, monkeypatch):
     assert again.get_vocab() == tokenizer.get_vocab()
     assert len(again) == len(tokenizer) <= 1024
     assert again.decode(ids_of(again, "<answer>Rolmuar</answer>")) == "<answer>Rolmuar</answer>"
+
+
+def test_tokenizer_cache_key_covers_questions(corpus):
+    # The tokenizer is trained on questions too: same documents, other questions, other key.
+    fewer = corpora.Corpus(corpus.name, corpus.documents, corpus.questions[1:])
+    assert fewer.fingerprint == corpus.fingerprint
+    assert tokenizer_module.text_fingerprint(fewer) != tokenizer_module.text_fingerprint(corpus)
+    same = corpora.Corpus(corpus.name, corpus.documents, corpus.questions)
+    assert tokenizer_module.text_fingerprint(same) == tokenizer_module.text_fingerprint(corpus)
 
 
 # --- model -------------------------------------------------------------------------------------
