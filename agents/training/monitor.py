@@ -144,9 +144,16 @@ class PhaseMonitor(TrainerCallback):
 
 
 class MeasuredTrainerMixin:
-    """Adds the monitor's figures to every step's logs before ``Trainer.log`` dispatches them."""
+    """Adds the monitor's figures to every step's logs before ``Trainer.log`` dispatches them.
+
+    Also skips TRL's Hub model card: TRL writes a ``README.md`` into the output folder at every
+    checkpoint, which in a run directory only clutters each phase's folder.
+    """
 
     monitor: PhaseMonitor
+
+    def create_model_card(self, *args: object, **kwargs: object) -> None:
+        """Write no model card (see the class docstring)."""
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         """``Trainer.log`` with the batch figures and any held-out evaluation merged in."""

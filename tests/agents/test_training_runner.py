@@ -75,6 +75,7 @@ def test_smoke_schedule_logs_every_step_of_both_phases(tmp_path: Path) -> None:
     assert (Path(summary["model"]) / "model.safetensors").exists()
     assert list((tmp_path / "phases/01-rl/runs").rglob("events.out.tfevents*"))
     assert not list(tmp_path.glob("phases/*/checkpoint-*"))  # folded into models/ when done
+    assert not list(tmp_path.glob("phases/*/README.md"))  # no TRL Hub model cards
     with pytest.raises(FileExistsError, match="resume=true"):
         train(_tiny(), tmp_path)
 
