@@ -148,8 +148,7 @@ def run_sft(args: argparse.Namespace, sizes: dict[str, int]) -> None:
     dev_rows = demo_rows(corpus, policy, "dev", args.dev_questions, 1024)
     print(json.dumps({"train_demos": len(train_rows), "dev_demos": len(dev_rows),
                       "dev_name_tokens": sum(map(sum, (r["name_mask"] for r in dev_rows)))}))
-    lr = SFTPhaseConfig().learning_rate
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
     warm = max(1, args.steps // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm)
                                               * 0.5 * (1 + math.cos(math.pi * s / args.steps)))
@@ -174,7 +173,7 @@ def run_induction(args: argparse.Namespace, sizes: dict[str, int]) -> None:
     corpus = load("synthetic", size=args.size, seed=0)
     model, tokenizer = load_model_and_tokenizer("tiny", corpus, seed=0, **sizes)
     vocab, rng = len(tokenizer), random.Random(0)
-    opt = torch.optim.AdamW(model.parameters(), lr=SFTPhaseConfig().learning_rate)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr)
     model.train()
     start = time.perf_counter()
     for step in range(1, args.steps + 1):
@@ -209,6 +208,8 @@ def main() -> None:
     parser.add_argument("--size", default="default", help="synthetic world size")
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--lr", type=float, default=SFTPhaseConfig().learning_rate,
+                        help="peak learning rate (default: the SFT phase's)")
     parser.add_argument("--every", type=int, default=100, help="print every this many steps")
     parser.add_argument("--dev-questions", type=int, default=150)
     parser.add_argument("--offset", choices=("fixed", "variable"), default="variable")
