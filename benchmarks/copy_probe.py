@@ -15,6 +15,7 @@ schedule, without TRL's overhead) and prints, every ``--every`` steps, teacher-f
 on dev demonstrations for three kinds of agent tokens:
 
 * ``name_acc``: tokens of entity-name words inside ``<search>``/``<answer>`` (must be copied);
+* ``name_first_acc``: the first token of each such word (it follows a space token);
 * ``other_acc``: every other agent token (tags, question templates: learnable by heart);
 * ``query_exact``: share of queries whose every token is predicted.
 
@@ -34,6 +35,7 @@ import random
 import re
 import time
 from collections.abc import Sequence
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -91,14 +93,17 @@ def evaluate(model: torch.nn.Module, rows: Sequence[dict[str, list[int]]],
              pad_id: int) -> dict[str, float]:
     """Teacher-forced accuracy on name tokens, other agent tokens, and whole queries."""
     model.eval()
-    hits = {"name": [0, 0], "other": [0, 0], "query": [0, 0]}
+    hits = {"name": [0, 0], "name_first": [0, 0], "other": [0, 0], "query": [0, 0]}
     for start in range(0, len(rows), 32):
         ids, labels, query, name = _batch(rows[start:start + 32], pad_id)
         pred = model(input_ids=ids).logits[:, :-1].argmax(-1)
         target, query, name = labels[:, 1:], query[:, 1:].bool(), name[:, 1:].bool()
         scored = target != -100
         right = pred == target
-        for key, mask in (("name", scored & name), ("other", scored & ~name)):
+        # The first piece of a name word follows a space, so copying it needs the word before.
+        first = name & ~torch.nn.functional.pad(name[:, :-1], (1, 0))
+        for key, mask in (("name", scored & name), ("name_first", scored & first),
+                          ("other", scored & ~name)):
             hits[key][0] += int((right & mask).sum())
             hits[key][1] += int(mask.sum())
         for row_right, row_query in zip(right, query, strict=True):
@@ -140,7 +145,7 @@ def demo_rows(corpus: Corpus, policy: LMPolicy, split: str, n_questions: int | N
     return rows
 
 
-def run_sft(args: argparse.Namespace, sizes: dict[str, int]) -> None:
+def run_sft(args: argparse.Namespace, sizes: dict[str, Any]) -> None:
     corpus = load("synthetic", size=args.size, seed=0)
     model, tokenizer = load_model_and_tokenizer("tiny", corpus, seed=0, **sizes)
     policy = LMPolicy(model, tokenizer, max_length=1024)
@@ -169,7 +174,7 @@ def run_sft(args: argparse.Namespace, sizes: dict[str, int]) -> None:
                               "seconds": round(time.perf_counter() - start)}), flush=True)
 
 
-def run_induction(args: argparse.Namespace, sizes: dict[str, int]) -> None:
+def run_induction(args: argparse.Namespace, sizes: dict[str, Any]) -> None:
     corpus = load("synthetic", size=args.size, seed=0)
     model, tokenizer = load_model_and_tokenizer("tiny", corpus, seed=0, **sizes)
     vocab, rng = len(tokenizer), random.Random(0)
@@ -214,6 +219,8 @@ def main() -> None:
     parser.add_argument("--dev-questions", type=int, default=150)
     parser.add_argument("--offset", choices=("fixed", "variable"), default="variable")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument("--plain", action="store_true",
+                        help="a plain Llama instead of the smeared-key tiny model")
     for key in ("hidden_size", "num_layers", "num_heads", "intermediate_size"):
         parser.add_argument(f"--{key.replace('_', '-')}", type=int, dest=key)
     args = parser.parse_args()
@@ -221,6 +228,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     sizes = {k: v for k in ("hidden_size", "num_layers", "num_heads", "intermediate_size")
              if (v := getattr(args, k)) is not None}
+    sizes["smear_keys"] = not args.plain
     (run_sft if args.task == "sft" else run_induction)(args, sizes)
 
 

@@ -16,6 +16,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from agents.lm.smeared import SmearedLlamaConfig, SmearedLlamaForCausalLM
 from agents.lm.tokenizer import train_tokenizer
 from corpora import Corpus
 
@@ -29,13 +30,18 @@ def tiny_llama_config(
     num_heads: int = 4,
     intermediate_size: int = 512,
     max_position_embeddings: int = 1024,
+    smear_keys: bool = True,
 ) -> LlamaConfig:
-    """Build a small Llama configuration (tied embeddings, no key/value head sharing)."""
+    """Build a small Llama configuration (tied embeddings, no key/value head sharing).
+
+    With ``smear_keys`` the model is a ``SmearedLlamaForCausalLM`` (see ``agents.lm.smeared``:
+    it learns to copy names within a CPU run, a plain Llama does not).
+    """
     if hidden_size % num_heads:
         raise ValueError(
             f"expected hidden_size divisible by num_heads, got {hidden_size=}, {num_heads=}"
         )
-    return LlamaConfig(
+    return (SmearedLlamaConfig if smear_keys else LlamaConfig)(
         vocab_size=vocab_size,
         hidden_size=hidden_size,
         num_hidden_layers=num_layers,
@@ -48,7 +54,7 @@ def tiny_llama_config(
 
 
 def build_tiny_model(
-    tokenizer: PreTrainedTokenizerBase, seed: int = 0, **config_overrides: int
+    tokenizer: PreTrainedTokenizerBase, seed: int = 0, **config_overrides: Any
 ) -> LlamaForCausalLM:
     """Build a randomly initialised tiny Llama sized for ``tokenizer``.
 
@@ -63,7 +69,8 @@ def build_tiny_model(
     config.eos_token_id = tokenizer.eos_token_id
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = LlamaForCausalLM(config)
+        smeared = isinstance(config, SmearedLlamaConfig)
+        model = (SmearedLlamaForCausalLM if smeared else LlamaForCausalLM)(config)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     return model
 
@@ -77,7 +84,7 @@ def load_model_and_tokenizer(
     device: str | torch.device | None = None,
     dtype: torch.dtype | None = None,
     tokenizer_cache_dir: str | Path | None = None,
-    **config_overrides: int,
+    **config_overrides: Any,
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Load a causal LM and its tokenizer.
 

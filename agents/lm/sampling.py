@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 import torch
 from transformers import DynamicCache, PreTrainedModel
 
+from agents.lm.smeared import select_rows
+
 
 @dataclass
 class Generated:
@@ -134,6 +136,7 @@ def generate_batch(
             keep = torch.tensor([r for r, d in enumerate(done) if not d], device=device)
             rows = [rows[k] for k in keep.tolist()]
             cache.batch_select_indices(keep)
+            select_rows(cache, keep)  # smeared-key models keep each row's last key too
             tokens, mask, next_pos, limit = tokens[keep], mask[keep], next_pos[keep], limit[keep]
         mask = torch.cat([mask, mask.new_ones((len(rows), 1))], dim=1)
         result = model(

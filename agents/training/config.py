@@ -77,6 +77,8 @@ class ModelConfig:
             models, costs time; TRL turns it on by default, the tiny model does not need it).
         tiny: Size of the ``tiny`` model: ``tiny_llama_config`` arguments (``hidden_size``,
             ``num_layers``, ``num_heads``, ``intermediate_size``); ignored for other models.
+        smear_keys: Give the ``tiny`` model smeared attention keys (``agents.lm.smeared``), which
+            let it learn to copy names within a CPU run; ``false`` builds a plain Llama.
         lora: Train low-rank adapters (``peft``) instead of every weight; each phase trains
             fresh adapters and merges them into the weights it saves.
         lora_r: Adapter rank.
@@ -93,6 +95,7 @@ class ModelConfig:
     device: str = "auto"
     gradient_checkpointing: bool = False
     tiny: dict[str, int] = field(default_factory=dict)
+    smear_keys: bool = True
     lora: bool = False
     lora_r: int = 16
     lora_alpha: int = 32
@@ -102,7 +105,8 @@ class ModelConfig:
     def __post_init__(self) -> None:
         _positive("model", max_new_tokens=self.max_new_tokens, max_length=self.max_length,
                   lora_r=self.lora_r, lora_alpha=self.lora_alpha)
-        sizes = sorted(set(inspect.signature(tiny_llama_config).parameters) - {"vocab_size"})
+        sizes = sorted(set(inspect.signature(tiny_llama_config).parameters)
+                       - {"vocab_size", "smear_keys"})
         unknown = sorted(set(self.tiny) - set(sizes))
         _check(not unknown, f"model.tiny has unknown {unknown}; choose from {sizes}")
         _positive("model.tiny", **self.tiny)

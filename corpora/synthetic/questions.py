@@ -187,15 +187,27 @@ def _comparisons(world: World, rng: random.Random, n_pairs: int) -> list[Candida
     return out
 
 
-def world_questions(
-    world: World, rng: random.Random, sizes: dict[str, int], split_fractions: dict[str, float]
-) -> list[Question]:
-    """Generate questions, split them by anchor entity and sample ``sizes[split]`` per split.
+HOLDOUTS = ("entity", "question")
 
-    Each person and company is assigned to one split, and a question belongs to the split of its
-    anchor entities (comparisons whose two anchors disagree are dropped), so no entity a test
-    question asks about is asked about in training. Within a split the three types are balanced.
+
+def world_questions(
+    world: World,
+    rng: random.Random,
+    sizes: dict[str, int],
+    split_fractions: dict[str, float],
+    holdout: str = "entity",
+) -> list[Question]:
+    """Generate questions, split them and sample ``sizes[split]`` per split.
+
+    With ``holdout="entity"`` each person and company is assigned to one split, and a question
+    belongs to the split of its anchor entities (comparisons whose two anchors disagree are
+    dropped), so no entity a test question asks about is asked about in training: a policy must
+    copy unseen names. With ``holdout="question"`` each question draws its own split, so a test
+    question is new but its entity may be asked about, in other words, in training (as in
+    HotpotQA). Within a split the three types are balanced.
     """
+    if holdout not in HOLDOUTS:
+        raise ValueError(f"unknown holdout {holdout!r}; expected one of {', '.join(HOLDOUTS)}")
     anchors = sorted(world.people) + sorted(world.companies)
     splits, weights = zip(*split_fractions.items())
     anchor_split = {name: rng.choices(splits, weights)[0] for name in anchors}
@@ -206,7 +218,10 @@ def world_questions(
     by_split_type: dict[tuple[str, str], list[Candidate]] = {}
     seen: set[str] = set()
     for cand in candidates:
-        split = {anchor_split[a] for a in cand.anchors}
+        if holdout == "question":
+            split = {rng.choices(splits, weights)[0]}
+        else:
+            split = {anchor_split[a] for a in cand.anchors}
         if len(split) == 1 and cand.question not in seen:
             seen.add(cand.question)
             by_split_type.setdefault((split.pop(), cand.qtype), []).append(cand)

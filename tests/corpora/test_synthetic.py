@@ -33,17 +33,34 @@ def test_split_sizes_and_type_balance(world):
     assert Counter(q.qtype for q in test) == {"attribute": 100, "bridge": 100, "comparison": 100}
 
 
-def test_splits_share_no_question_and_no_asked_about_entity(world):
+def _asked_and_texts(corpus):
     asked = {s: set() for s in ("train", "dev", "test")}
     texts = {s: set() for s in asked}
-    for q in world.questions:
+    for q in corpus.questions:
         # The entities a question names (not the bridge entity found by retrieval).
         named = [e for e in q.entities if e in q.question]
         asked[q.split].update(named[:2] if q.qtype == "comparison" else named[:1])
         texts[q.split].add(q.question)
+    return asked, texts
+
+
+def test_splits_share_no_question_and_no_asked_about_entity(world):
+    asked, texts = _asked_and_texts(world)
     assert not asked["train"] & asked["test"] and not asked["dev"] & asked["test"]
     assert not texts["train"] & texts["test"]
     assert len({q.qid for q in world.questions}) == len(world.questions)
+
+
+def test_question_holdout_shares_entities_but_no_question():
+    corpus = load_synthetic(holdout="question")
+    asked, texts = _asked_and_texts(corpus)
+    # Most dev entities are asked about in training too, in other questions.
+    assert len(asked["dev"] & asked["train"]) > 0.5 * len(asked["dev"])
+    assert not texts["train"] & texts["dev"] and not texts["train"] & texts["test"]
+    assert corpus.documents == load_synthetic().documents
+    assert corpus.name != load_synthetic().name
+    assert Counter(q.qtype for q in corpus.split("test")) == {
+        "attribute": 100, "bridge": 100, "comparison": 100}
 
 
 def test_answers_are_stated_in_the_supporting_documents(world):
@@ -89,3 +106,5 @@ def test_bad_size_and_fraction_are_explained():
         load_synthetic("huge")
     with pytest.raises(ValueError, match="twin_fraction"):
         load_synthetic(twin_fraction=1.5)
+    with pytest.raises(ValueError, match="expected one of entity, question"):
+        load_synthetic(holdout="answer")

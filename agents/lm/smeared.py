@@ -1,0 +1,180 @@
+"""A Llama whose attention queries and keys mix in the previous tokens', for the tiny model.
+
+Everything a search agent does on held-out questions is copying: the entity name from the
+question into a query, a bridge name or the answer out of retrieved text. A transformer copies
+with an induction head: a key must carry the token *before* it, so that a query can find "the
+token that followed the last occurrence of mine". A plain 2-layer Llama trained from scratch has
+to build that from two heads composed across layers, and on 2 CPU cores it does not within a
+training run (``benchmarks/copy_probe.py --task induction --plain``: loss still at chance after
+4,000 steps). Smeared keys (Olsson et al., 2022, "In-context Learning and Induction Heads") give
+every key a learned mix of its own token and the previous one, so one layer can match on the
+previous token: the same probe learns the copy in about 300 steps. Here queries and keys are a
+short causal depthwise convolution (Primer's multi-dconv-head attention, without the values),
+which also reaches past the space tokens between words.
+
+The model is a ``LlamaForCausalLM`` in every other respect (generation, saving, LoRA, TRL); its
+config type ``forksearch_llama`` is registered with the ``Auto*`` classes when this module is
+imported, so ``AutoModelForCausalLM.from_pretrained`` loads saved checkpoints.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import AutoConfig, AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
+from transformers.models.llama import modeling_llama
+
+MODEL_TYPE = "forksearch_llama"
+#: Positions each query and key mixes over (``config.smear_width`` overrides it).
+DEFAULT_WIDTH = 3
+#: Attribute of a generation cache that holds each layer's last unmixed queries and keys.
+_LAST = "_forksearch_last_projections"
+
+
+class SmearedLlamaConfig(LlamaConfig):
+    """``LlamaConfig`` of the smeared-key model (its own ``model_type``, no new fields)."""
+
+    model_type = MODEL_TYPE
+
+
+class SmearedKeyAttention(modeling_llama.LlamaAttention):
+    """Llama attention whose queries and keys (before RoPE) mix in the previous positions'.
+
+    Each channel of a query or key is a learned combination of that channel at positions
+    ``t, t-1, ..., t-width+1`` (a causal depthwise convolution, as in Primer, So et al. 2021;
+    smeared keys are its width-2, keys-only case). Width 3 is needed here: the tiny tokenizer
+    keeps spaces as tokens, so a word's first piece follows a space and only the token two back
+    (the previous word) tells one word start from another. Keys start as an even mix of their
+    own and the previous position's, queries as their own.
+
+    A position before the start or on padding contributes zeros, so padding never changes a
+    result. In cached generation the last ``width - 1`` projections are kept on the cache
+    object, so a cached step computes exactly what a full forward pass computes.
+    """
+
+    def __init__(self, config: LlamaConfig, layer_idx: int) -> None:
+        super().__init__(config, layer_idx)
+        width = int(getattr(config, "smear_width", DEFAULT_WIDTH))
+        if width < 2:
+            raise ValueError(f"expected smear_width >= 2, got {width}")
+        q_dim, k_dim = self.q_proj.out_features, self.k_proj.out_features
+        self.query_mix = nn.Parameter(torch.zeros(width, q_dim))
+        self.key_mix = nn.Parameter(torch.zeros(width, k_dim))
+        self.reset_mix()
+        #: The 2-D attention mask of the running forward pass (set by the model), or None.
+        self.padding: torch.Tensor | None = None
+
+    def reset_mix(self) -> None:
+        """Queries start as themselves, keys as an even mix of themselves and the previous."""
+        with torch.no_grad():
+            self.query_mix.zero_()
+            self.query_mix[0] = 1.0
+            self.key_mix.zero_()
+            self.key_mix[:2] = 0.5
+
+    def forward(  # type: ignore[override]
+        self,
+        hidden_states: torch.Tensor,
+        position_embeddings: tuple[torch.Tensor, torch.Tensor],
+        attention_mask: torch.Tensor | None = None,
+        cache: Any = None,
+        **kwargs: Any,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Llama attention (see ``LlamaAttention.forward``) with mixed queries and keys."""
+        cache = cache if cache is not None else kwargs.pop("past_key_values", None)
+        input_shape = hidden_states.shape[:-1]
+        hidden_shape = (*input_shape, -1, self.head_dim)
+        query = self.mix(self.q_proj(hidden_states), self.query_mix, "query", cache)
+        key = self.mix(self.k_proj(hidden_states), self.key_mix, "key", cache)
+        query = query.view(hidden_shape).transpose(1, 2)
+        key = key.view(hidden_shape).transpose(1, 2)
+        value = self.v_proj(hidden_states).view(hidden_shape).transpose(1, 2)
+        cos, sin = position_embeddings
+        query, key = modeling_llama.apply_rotary_pos_emb(query, key, cos, sin)
+        if cache is not None:
+            key, value = cache.update(key, value, self.layer_idx, kwargs=kwargs)
+        attend = modeling_llama.ALL_ATTENTION_FUNCTIONS.get_interface(
+            self.config._attn_implementation, modeling_llama.eager_attention_forward
+        )
+        out, weights = attend(
+            self,
+            query,
+            key,
+            value,
+            attention_mask,
+            dropout=self.attention_dropout if self.training else 0.0,
+            scaling=self.scaling,
+            **kwargs,
+        )
+        return self.o_proj(out.reshape(*input_shape, -1).contiguous()), weights
+
+    def mix(self, x: torch.Tensor, weight: torch.Tensor, name: str, cache: Any = None
+            ) -> torch.Tensor:
+        """Causal depthwise convolution of ``x`` ``(batch, time, channels)`` along time."""
+        lag = weight.shape[0] - 1
+        past = x.new_zeros((x.shape[0], lag, x.shape[2]))
+        if cache is not None:
+            store = cache.__dict__.setdefault(_LAST, {})
+            held = store.get((self.layer_idx, name))
+            if held is not None and cache.get_seq_length(self.layer_idx) > 0:
+                if held.shape[0] != x.shape[0]:
+                    raise RuntimeError(
+                        f"cache holds {held.shape[0]} rows, the batch has {x.shape[0]}: "
+                        "after cache.batch_select_indices(i) call smeared.select_rows(cache, i)"
+                    )
+                past = held
+        full = torch.cat([past, x], dim=1)
+        if cache is not None:
+            store[(self.layer_idx, name)] = full[:, -lag:].detach()
+        if self.padding is not None:  # zero what padding (or the time before it) holds
+            real = self.padding.to(x.dtype)[:, -full.shape[1] :]
+            real = F.pad(real, (full.shape[1] - real.shape[1], 0))
+            full = full * real[:, :, None]
+        steps = x.shape[1]
+        return sum(weight[i] * full[:, lag - i : lag - i + steps] for i in range(lag + 1))
+
+
+class SmearedLlamaForCausalLM(LlamaForCausalLM):
+    """``LlamaForCausalLM`` with ``SmearedKeyAttention`` in every layer."""
+
+    config_class = SmearedLlamaConfig
+
+    def __init__(self, config: LlamaConfig) -> None:
+        super().__init__(config)
+        self.smeared = [SmearedKeyAttention(config, i) for i in range(len(self.model.layers))]
+        for layer, attention in zip(self.model.layers, self.smeared, strict=True):
+            layer.self_attn = attention
+        self.post_init()  # initialise the new attention weights as Llama's own
+
+    def forward(self, *args: Any, attention_mask: torch.Tensor | None = None,
+                cache: Any = None, **kwargs: Any) -> Any:
+        """``LlamaForCausalLM.forward``; the attention layers see the 2-D padding mask."""
+        if cache is not None:
+            kwargs["cache"] = cache
+        is_2d = attention_mask is not None and attention_mask.dim() == 2
+        padding = attention_mask if is_2d else None
+        for attention in self.smeared:
+            attention.padding = padding
+        try:
+            return super().forward(*args, attention_mask=attention_mask, **kwargs)
+        finally:
+            for attention in self.smeared:
+                attention.padding = None
+
+
+def select_rows(cache: Any, index: torch.Tensor) -> None:
+    """Keep rows ``index`` of the last projections that ``cache`` holds.
+
+    ``cache.batch_select_indices`` does the same for the cache itself; call both whenever a
+    batch drops its finished rows.
+    """
+    last = cache.__dict__.get(_LAST, {})
+    for slot, held in last.items():
+        last[slot] = held[index]
+
+
+AutoConfig.register(MODEL_TYPE, SmearedLlamaConfig, exist_ok=True)
+AutoModelForCausalLM.register(SmearedLlamaConfig, SmearedLlamaForCausalLM, exist_ok=True)
