@@ -134,7 +134,10 @@ class SmearedKeyAttention(modeling_llama.LlamaAttention):
             real = F.pad(real, (full.shape[1] - real.shape[1], 0))
             full = full * real[:, :, None]
         steps = x.shape[1]
-        return sum(weight[i] * full[:, lag - i : lag - i + steps] for i in range(lag + 1))
+        out = weight[0] * full[:, lag:]
+        for i in range(1, lag + 1):
+            out = out + weight[i] * full[:, lag - i : lag - i + steps]
+        return out
 
 
 class SmearedLlamaForCausalLM(LlamaForCausalLM):

@@ -52,7 +52,7 @@ def test_cached_generation_computes_what_a_full_pass_computes():
         cache = out.past_key_values
         for t in range(8, 12):
             out = model(input_ids=ids[:, t:t + 1], attention_mask=mask[:, :t + 1],
-                        past_key_values=cache, use_cache=True)
+                        cache=cache, use_cache=True)
             torch.testing.assert_close(out.logits[:, -1], full[:, t], atol=1e-5, rtol=1e-4)
     cached = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=5,
                             do_sample=False)
