@@ -15,7 +15,7 @@ schedule, without TRL's overhead) and prints, every ``--every`` steps, teacher-f
 on dev demonstrations for three kinds of agent tokens:
 
 * ``name_acc``: tokens of entity-name words inside ``<search>``/``<answer>`` (must be copied);
-* ``name_first_acc``: the first token of each such word (it follows a space token);
+* ``name_first_acc``: the first token of each such word (it follows the previous word);
 * ``other_acc``: every other agent token (tags, question templates: learnable by heart);
 * ``query_exact``: share of queries whose every token is predicted.
 
@@ -100,7 +100,7 @@ def evaluate(model: torch.nn.Module, rows: Sequence[dict[str, list[int]]],
         target, query, name = labels[:, 1:], query[:, 1:].bool(), name[:, 1:].bool()
         scored = target != -100
         right = pred == target
-        # The first piece of a name word follows a space, so copying it needs the word before.
+        # The first piece of a name word is picked by context; the later ones continue it.
         first = name & ~torch.nn.functional.pad(name[:, :-1], (1, 0))
         for key, mask in (("name", scored & name), ("name_first", scored & first),
                           ("other", scored & ~name)):
@@ -221,6 +221,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--plain", action="store_true",
                         help="a plain Llama instead of the smeared-key tiny model")
+    parser.add_argument("--no-pointer", action="store_true",
+                        help="the tiny model without its pointer (copy) head")
     for key in ("hidden_size", "num_layers", "num_heads", "intermediate_size"):
         parser.add_argument(f"--{key.replace('_', '-')}", type=int, dest=key)
     args = parser.parse_args()
@@ -229,6 +231,7 @@ def main() -> None:
     sizes = {k: v for k in ("hidden_size", "num_layers", "num_heads", "intermediate_size")
              if (v := getattr(args, k)) is not None}
     sizes["smear_keys"] = not args.plain
+    sizes["pointer"] = not (args.plain or args.no_pointer)
     (run_sft if args.task == "sft" else run_induction)(args, sizes)
 
 

@@ -31,17 +31,23 @@ def tiny_llama_config(
     intermediate_size: int = 512,
     max_position_embeddings: int = 1024,
     smear_keys: bool = True,
+    pointer: bool = True,
 ) -> LlamaConfig:
     """Build a small Llama configuration (tied embeddings, no key/value head sharing).
 
     With ``smear_keys`` the model is a ``SmearedLlamaForCausalLM`` (see ``agents.lm.smeared``:
-    it learns to copy names within a CPU run, a plain Llama does not).
+    it learns to copy names within a CPU run, a plain Llama does not); with ``pointer`` as
+    well it has a pointer head that can emit any token of its context (``agents.lm.pointer``).
     """
     if hidden_size % num_heads:
         raise ValueError(
             f"expected hidden_size divisible by num_heads, got {hidden_size=}, {num_heads=}"
         )
+    if pointer and not smear_keys:
+        raise ValueError("pointer=True needs smear_keys=True (the forksearch_llama architecture)")
+    extra = {"pointer": pointer} if smear_keys else {}
     return (SmearedLlamaConfig if smear_keys else LlamaConfig)(
+        **extra,
         vocab_size=vocab_size,
         hidden_size=hidden_size,
         num_hidden_layers=num_layers,

@@ -79,6 +79,8 @@ class ModelConfig:
             ``num_layers``, ``num_heads``, ``intermediate_size``); ignored for other models.
         smear_keys: Give the ``tiny`` model smeared attention keys (``agents.lm.smeared``), which
             let it learn to copy names within a CPU run; ``false`` builds a plain Llama.
+        pointer: Give the ``tiny`` model a pointer (copy) head (``agents.lm.pointer``) that can
+            emit any token of the context; needs ``smear_keys``.
         lora: Train low-rank adapters (``peft``) instead of every weight; each phase trains
             fresh adapters and merges them into the weights it saves.
         lora_r: Adapter rank.
@@ -96,6 +98,7 @@ class ModelConfig:
     gradient_checkpointing: bool = False
     tiny: dict[str, int] = field(default_factory=dict)
     smear_keys: bool = True
+    pointer: bool = True
     lora: bool = False
     lora_r: int = 16
     lora_alpha: int = 32
@@ -106,10 +109,13 @@ class ModelConfig:
         _positive("model", max_new_tokens=self.max_new_tokens, max_length=self.max_length,
                   lora_r=self.lora_r, lora_alpha=self.lora_alpha)
         sizes = sorted(set(inspect.signature(tiny_llama_config).parameters)
-                       - {"vocab_size", "smear_keys"})
+                       - {"vocab_size", "smear_keys", "pointer"})
         unknown = sorted(set(self.tiny) - set(sizes))
         _check(not unknown, f"model.tiny has unknown {unknown}; choose from {sizes}")
         _positive("model.tiny", **self.tiny)
+        _check(self.smear_keys or not self.pointer,
+               "model.pointer=true needs model.smear_keys=true (both belong to the "
+               "forksearch_llama architecture); set model.pointer=false for a plain Llama")
         _check(0.0 <= self.lora_dropout < 1.0,
                f"model.lora_dropout must be in [0, 1), got {self.lora_dropout}")
         _check(bool(self.lora_target_modules),

@@ -6,17 +6,24 @@ from agents.lm.sampling import generate_batch
 from agents.lm.smeared import SmearedKeyAttention, SmearedLlamaConfig, SmearedLlamaForCausalLM
 
 
-def _model(seed: int = 0) -> SmearedLlamaForCausalLM:
+def _model(seed: int = 0, pointer: bool = False) -> SmearedLlamaForCausalLM:
     config = SmearedLlamaConfig(vocab_size=50, hidden_size=32, intermediate_size=64,
                                 num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4,
-                                tie_word_embeddings=True, pad_token_id=0)
+                                tie_word_embeddings=True, pad_token_id=0, pointer=pointer)
     torch.manual_seed(seed)
     model = SmearedLlamaForCausalLM(config).eval()
     with torch.no_grad():  # every lag in use, so a wrong shift or a lost cached step shows
         for layer in model.model.layers:
             for mix in (layer.self_attn.query_mix, layer.self_attn.key_mix):
                 mix.copy_(torch.randn(mix.shape))
+        if model.pointer is not None:  # sharp pointer attention, a gate that matters
+            for linear in (model.pointer.pointer_query, model.pointer.pointer_key):
+                linear.weight.copy_(torch.randn(linear.weight.shape))
+            model.pointer.pointer_gate.bias.fill_(1.0)
     return model
+
+
+with_pointer = pytest.mark.parametrize("pointer", [False, True], ids=["no_pointer", "pointer"])
 
 
 def test_new_model_starts_with_queries_as_they_are_and_keys_half_previous():
@@ -41,8 +48,9 @@ def test_mix_is_a_causal_convolution_over_time():
     torch.testing.assert_close(padded[0, 1:], torch.tensor([[2.0, 40.0], [3.0 + 1.0, 60.0]]))
 
 
-def test_cached_generation_computes_what_a_full_pass_computes():
-    model = _model()
+@with_pointer
+def test_cached_generation_computes_what_a_full_pass_computes(pointer):
+    model = _model(pointer=pointer)
     ids = torch.randint(1, 50, (3, 12), generator=torch.Generator().manual_seed(1))
     mask = torch.ones_like(ids)
     ids[0, :3], mask[0, :3] = 0, 0  # left padding, as the policy batches prompts
@@ -61,8 +69,9 @@ def test_cached_generation_computes_what_a_full_pass_computes():
     assert torch.equal(cached, uncached)
 
 
-def test_left_padding_changes_nothing():
-    model = _model()
+@with_pointer
+def test_left_padding_changes_nothing(pointer):
+    model = _model(pointer=pointer)
     ids = torch.randint(1, 50, (1, 7), generator=torch.Generator().manual_seed(4))
     padded = torch.cat([torch.zeros((1, 3), dtype=torch.long), ids], dim=1)
     mask = torch.cat([torch.zeros((1, 3), dtype=torch.long), torch.ones_like(ids)], dim=1)
@@ -73,8 +82,9 @@ def test_left_padding_changes_nothing():
     torch.testing.assert_close(batched[:, 3:], alone, atol=1e-5, rtol=1e-4)
 
 
-def test_sampler_dropping_finished_rows_matches_one_row_at_a_time():
-    model = _model()
+@with_pointer
+def test_sampler_dropping_finished_rows_matches_one_row_at_a_time(pointer):
+    model = _model(pointer=pointer)
     gen = torch.Generator().manual_seed(5)
     contexts = [torch.randint(1, 50, (n,), generator=gen).tolist() for n in (5, 9, 7)]
     # Budgets differ, so rows leave the batch (and its cache) at different steps.
@@ -104,8 +114,9 @@ def test_smearing_changes_the_model_and_the_weights_learn():
     assert not torch.allclose(before, after)
 
 
-def test_saved_checkpoint_loads_as_the_same_model(tmp_path):
-    model = _model()
+@with_pointer
+def test_saved_checkpoint_loads_as_the_same_model(tmp_path, pointer):
+    model = _model(pointer=pointer)
     model.save_pretrained(tmp_path)
     loaded = AutoModelForCausalLM.from_pretrained(tmp_path)
     assert isinstance(loaded, SmearedLlamaForCausalLM)
@@ -118,5 +129,8 @@ def test_saved_checkpoint_loads_as_the_same_model(tmp_path):
 def test_tiny_config_picks_the_architecture(smear):
     from agents.lm.model import tiny_llama_config
 
-    config = tiny_llama_config(64, hidden_size=32, num_heads=4, smear_keys=smear)
+    config = tiny_llama_config(64, hidden_size=32, num_heads=4, smear_keys=smear, pointer=smear)
     assert (config.model_type == "forksearch_llama") is smear
+    assert getattr(config, "pointer", False) is smear
+    with pytest.raises(ValueError, match="smear_keys"):
+        tiny_llama_config(64, smear_keys=False, pointer=True)
