@@ -16,6 +16,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from agents.lm.pointer import uncopyable_ids
 from agents.lm.smeared import SmearedLlamaConfig, SmearedLlamaForCausalLM
 from agents.lm.tokenizer import train_tokenizer
 from corpora import Corpus
@@ -73,6 +74,8 @@ def build_tiny_model(
     config.pad_token_id = tokenizer.pad_token_id
     config.bos_token_id = tokenizer.bos_token_id
     config.eos_token_id = tokenizer.eos_token_id
+    if getattr(config, "pointer", False):
+        config.pointer_skip_ids = uncopyable_ids(tokenizer)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         smeared = isinstance(config, SmearedLlamaConfig)

@@ -20,13 +20,14 @@ imported, so ``AutoModelForCausalLM.from_pretrained`` loads saved checkpoints.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import AutoConfig, AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
-from transformers.modeling_outputs import CausalLMOutputWithPast
+from transformers.modeling_outputs import CausalLMOutputWithPast, ModelOutput
 from transformers.models.llama import modeling_llama
 
 from agents.lm.pointer import MEMORY, PointerHead
@@ -151,14 +152,24 @@ class SmearedLlamaForCausalLM(LlamaForCausalLM):
     """
 
     config_class = SmearedLlamaConfig
+    #: Computes TRL's fused-head outputs itself (see ``forward``), so trainers must not patch it.
+    fuses_own_head = True
+    #: Temperature of those outputs (TRL's GRPO scores log-probs at its sampling temperature).
+    fused_temperature = 1.0
 
     def __init__(self, config: LlamaConfig) -> None:
         super().__init__(config)
         self.smeared = [SmearedKeyAttention(config, i) for i in range(len(self.model.layers))]
         for layer, attention in zip(self.model.layers, self.smeared, strict=True):
             layer.self_attn = attention
-        self.pointer = PointerHead(config.hidden_size) if getattr(config, "pointer", False) else None
+        self.pointer = (
+            PointerHead(config.hidden_size, config.vocab_size,
+                        getattr(config, "pointer_skip_ids", None) or ())
+            if getattr(config, "pointer", False) else None
+        )
         self.post_init()  # initialise the new weights as Llama's own
+        if self.pointer is not None:
+            self.pointer.reset_token_match()
 
     def forward(  # type: ignore[override]
         self,
@@ -172,8 +183,17 @@ class SmearedLlamaForCausalLM(LlamaForCausalLM):
         logits_to_keep: int | torch.Tensor = 0,
         **kwargs: Any,
     ) -> CausalLMOutputWithPast:
-        """``LlamaForCausalLM.forward``; the attention layers see the 2-D padding mask."""
+        """``LlamaForCausalLM.forward``; the attention layers see the 2-D padding mask.
+
+        With ``fused_lm_head=True`` (TRL's trainers call the model so) it returns TRL's fused
+        outputs (``FusedOutput``) computed from this model's own logits, pointer included.
+        """
         cache = cache if cache is not None else kwargs.pop("past_key_values", None)
+        fused = bool(kwargs.pop("fused_lm_head", False))
+        shift_labels = kwargs.pop("shift_labels", None)
+        items = kwargs.pop("num_items_in_batch", None) if fused else None
+        if fused:
+            use_cache, logits_to_keep = False, 0
         is_2d = attention_mask is not None and attention_mask.dim() == 2
         padding = attention_mask if is_2d else None
         for attention in self.smeared:
@@ -183,27 +203,92 @@ class SmearedLlamaForCausalLM(LlamaForCausalLM):
                       use_cache=use_cache, **kwargs)
         try:
             if self.pointer is None:
-                return super().forward(labels=labels, logits_to_keep=logits_to_keep, **inputs)
-            if input_ids is None:
-                raise ValueError("the pointer head copies token ids: pass input_ids, "
-                                 "not inputs_embeds")
-            outputs = self.model(**inputs)
+                out = super().forward(labels=None if fused else labels,
+                                      logits_to_keep=logits_to_keep, **inputs)
+            else:
+                if input_ids is None:
+                    raise ValueError("the pointer head copies token ids: pass input_ids, "
+                                     "not inputs_embeds")
+                out = self._pointer_forward(inputs, None if fused else labels, logits_to_keep,
+                                            padding)
         finally:
             for attention in self.smeared:
                 attention.padding = None
-        hidden = outputs.last_hidden_state
+        if fused:
+            return fused_output(out.logits, labels, shift_labels, self.fused_temperature, items)
+        return out
+
+    def _pointer_forward(self, inputs: dict[str, Any], labels: torch.Tensor | None,
+                         logits_to_keep: int | torch.Tensor, padding: torch.Tensor | None
+                         ) -> CausalLMOutputWithPast:
+        outputs = self.model(**inputs)
+        hidden, input_ids = outputs.last_hidden_state, inputs["input_ids"]
         positions = torch.arange(hidden.shape[1], device=hidden.device)
         positions = (positions[-logits_to_keep:] if isinstance(logits_to_keep, int)
                      else positions[logits_to_keep.to(hidden.device)])
+        assert self.pointer is not None
         logits = self.pointer(hidden, input_ids, self.lm_head(hidden[:, positions]), positions,
-                              padding, outputs.cache)
+                              padding, outputs.cache, self.model.embed_tokens(input_ids))
         loss = None
         if labels is not None:
+            extra = {k: v for k, v in inputs.items() if k == "num_items_in_batch"}
             loss = self.loss_function(logits=logits, labels=labels,
-                                      vocab_size=self.config.vocab_size, **kwargs)
+                                      vocab_size=self.config.vocab_size, **extra)
         return CausalLMOutputWithPast(loss=loss, logits=logits, cache=outputs.cache,
                                       hidden_states=outputs.hidden_states,
                                       attentions=outputs.attentions)
+
+
+@dataclass
+class FusedOutput(ModelOutput):
+    """What TRL's fused LM head returns (``trl.trainer.utils.FusedCausalLMOutput``' fields).
+
+    Per-token fields are ``(batch, time - 1)`` (next-token labels) and zero where the label is
+    -100; ``loss`` is their negative sum over ``num_items_in_batch`` (or the label count).
+    """
+
+    loss: torch.Tensor | None = None
+    log_probs: torch.Tensor | None = None
+    entropy: torch.Tensor | None = None
+    log_sum_sq_probs: torch.Tensor | None = None
+    mean_logits: torch.Tensor | None = None
+    is_top1: torch.Tensor | None = None
+    label_mask: torch.Tensor | None = None
+    aux_loss: torch.Tensor | None = None
+
+
+def fused_output(logits: torch.Tensor, labels: torch.Tensor | None,
+                 shift_labels: torch.Tensor | None, temperature: float = 1.0,
+                 num_items_in_batch: Any = None) -> FusedOutput:
+    """TRL's fused-head outputs from full ``logits`` at ``temperature``.
+
+    Args:
+        logits: ``(batch, time, vocab)`` logits of every position.
+        labels: ``(batch, time)`` labels, scored against the next position's logits; or None
+            with ``shift_labels``.
+        shift_labels: Labels already aligned with ``logits`` (no shift), or None.
+        temperature: The logits are divided by it.
+        num_items_in_batch: Divides the loss (default: the number of scored labels).
+    """
+    if shift_labels is None:
+        if labels is None:
+            raise ValueError("fused_lm_head=True needs labels (or shift_labels)")
+        logits, target = logits[:, :-1], labels[:, 1:]
+    else:
+        target = shift_labels
+    mask = target != -100
+    logp = (logits.float() / temperature).log_softmax(-1)
+    chosen = logp.gather(-1, target.clamp(min=0)[..., None]).squeeze(-1)
+    log_probs = chosen * mask
+    entropy = -(logp.exp() * logp).sum(-1) * mask
+    with torch.no_grad():
+        is_top1 = (logp.argmax(-1) == target) & mask
+        log_sum_sq = torch.logsumexp(2 * logp, dim=-1) * mask
+        mean_logits = (logits.float() / temperature).mean(-1) * mask
+    count = mask.sum().clamp(min=1) if num_items_in_batch is None else num_items_in_batch
+    return FusedOutput(loss=-log_probs.sum() / count, log_probs=log_probs, entropy=entropy,
+                       log_sum_sq_probs=log_sum_sq, mean_logits=mean_logits, is_top1=is_top1,
+                       label_mask=mask)
 
 
 def select_rows(cache: Any, index: torch.Tensor) -> None:
@@ -217,7 +302,7 @@ def select_rows(cache: Any, index: torch.Tensor) -> None:
         last[slot] = held[index]
     memory = cache.__dict__.get(MEMORY)
     if memory is not None:
-        cache.__dict__[MEMORY] = tuple(held[index] for held in memory)
+        cache.__dict__[MEMORY] = tuple(None if held is None else held[index] for held in memory)
 
 
 AutoConfig.register(MODEL_TYPE, SmearedLlamaConfig, exist_ok=True)

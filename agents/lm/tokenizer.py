@@ -4,12 +4,17 @@ Entity names must split into pieces that many names share, so that a tiny model 
 unseen name from retrieved text into a query or an answer (a probe measured test EM 0.25 with
 whole-name tokens against 0.84 with syllable-sized pieces). Three choices make that happen:
 
-* A space belongs to the word before it (``"was "``), so a word starts with the same piece
-  wherever it appears (after ``<search>`` or after a space alike) and the token before a
-  word's first piece is the word before it. Copying a word start needs that: with spaces as
-  tokens of their own, every word followed a space and the copy probe predicted 7% of first
-  pieces against 57% of later ones. A copied last piece may keep its space
-  (``<search>Brepen Kathir </search>``); the protocol and the answer check ignore it.
+* A space belongs to the word after it (``" Kathir"``), and every text segment starts with a
+  space (a ``Prepend`` normalizer), so a word is the same tokens wherever it appears (after
+  ``<search>`` or after a space alike) and the token before a word's first piece is the word
+  before it. Copying a word start needs that: with spaces as tokens of their own, every word
+  followed a space and the copy probe predicted 7% of first pieces against 57% of later ones.
+  Decoded text gains a space after each tag (``<search> Kathir</search>``); the protocol
+  ignores it. The tiny model's pointer head (``agents.lm.pointer``) copies tokens, so a name
+  copied from a passage must be the same tokens there and in the query. (Attaching the space
+  to the word before it instead made a name's last piece depend on what followed it, and the
+  policy copied every piece but the last; spaces as tokens of their own made SFT a third
+  slower, and the policy trained with them lost track of its tags.)
 * Digits and punctuation runs are tokens of their own.
 * BPE counts a word that occurs fewer than ``COMMON_WORD_COUNT`` times only once, and a merge
   needs a count of at least 2: a piece inside a rare word (a name) is merged only when a second
@@ -34,6 +39,7 @@ from tokenizers import (
     Tokenizer,
     decoders,
     models,
+    normalizers,
     pre_tokenizers,
     processors,
 )
@@ -59,9 +65,9 @@ PAD_TOKEN, BOS_TOKEN, EOS_TOKEN = "<pad>", "<s>", "</s>"
 #: Words seen at least this often keep their counts in BPE training; rarer ones count once.
 COMMON_WORD_COUNT = 32
 #: Bumped whenever training changes, so cached tokenizers of an older recipe are rebuilt.
-RECIPE_VERSION = 3
+RECIPE_VERSION = 5
 
-_SPLIT = r"\p{L}+ ?|\s|\p{N}|[^\s\p{L}\p{N}]+"
+_SPLIT = r" ?\p{L}+|\s|\p{N}|[^\s\p{L}\p{N}]+"
 _TAG_RE = re.compile("|".join(re.escape(t) for t in TAGS))
 _META = "forksearch_tokenizer.json"
 
@@ -99,7 +105,8 @@ def _word_counts(texts: Iterable[str]) -> Counter[str]:
     counts: Counter[str] = Counter()
     for text in texts:
         for piece in _TAG_RE.split(text):
-            words = split.pre_tokenize_str(piece)
+            # The leading space is what the normalizer prepends to every segment.
+            words = split.pre_tokenize_str(" " + piece)
             counts.update(word for word, _ in words if not word.isspace())
     return counts
 
@@ -142,6 +149,7 @@ def build_tokenizer(
             f"expected vocab_size >= {256 + len(specials) + len(TAGS)}, got {vocab_size}"
         )
     tok = Tokenizer(models.BPE())
+    tok.normalizer = normalizers.Prepend(" ")
     tok.pre_tokenizer = pre_tokenizers.Sequence(
         [
             pre_tokenizers.Split(Regex(_SPLIT), behavior="isolated"),

@@ -37,6 +37,7 @@ from trl import GRPOConfig, GRPOTrainer
 from agents.lm import LMPolicy
 from agents.rollout import rollout
 from agents.training.config import EntropyRegulation, RLPhaseConfig
+from agents.training.fused_head import keep_own_head
 from agents.training.losses import (
     ClipCovConfig,
     KLCovConfig,
@@ -99,6 +100,7 @@ class SearchGRPOTrainer(MeasuredTrainerMixin, GRPOTrainer):
         self._train_forward: tuple[Tensor, Tensor] | None = None
         super().__init__(reward_funcs=[env_reward],  # type: ignore[list-item]
                          rollout_func=search_rollout, **kwargs)
+        keep_own_head(self.model, getattr(self, "ref_model", None), temperature=self.temperature)
 
     def play(self, prompts: list[str]) -> dict[str, list[Any]]:
         """Play one episode per prompt with the current weights; return TRL's rollout fields."""

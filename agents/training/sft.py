@@ -25,6 +25,7 @@ from trl.trainer.utils import pad
 from agents.diversity import token_entropy_stats
 from agents.lm import LMPolicy
 from agents.training.config import SFTPhaseConfig
+from agents.training.fused_head import keep_own_head
 from agents.training.monitor import MeasuredTrainerMixin, PhaseMonitor
 from agents.trajectory import Trajectory
 from envs.protocol import render_prompt
@@ -112,6 +113,7 @@ class DemoSFTTrainer(MeasuredTrainerMixin, SFTTrainer):
                  **kwargs: Any) -> None:
         self.monitor, self.demos = monitor, list(demos)
         super().__init__(**kwargs)
+        keep_own_head(self.model)
 
     def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
                      num_items_in_batch: Any = None) -> Any:

@@ -9,7 +9,8 @@ from agents.lm.smeared import SmearedKeyAttention, SmearedLlamaConfig, SmearedLl
 def _model(seed: int = 0, pointer: bool = False) -> SmearedLlamaForCausalLM:
     config = SmearedLlamaConfig(vocab_size=50, hidden_size=32, intermediate_size=64,
                                 num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4,
-                                tie_word_embeddings=True, pad_token_id=0, pointer=pointer)
+                                tie_word_embeddings=True, pad_token_id=0, pointer=pointer,
+                                pointer_skip_ids=[0, 7, 12] if pointer else None)
     torch.manual_seed(seed)
     model = SmearedLlamaForCausalLM(config).eval()
     with torch.no_grad():  # every lag in use, so a wrong shift or a lost cached step shows
