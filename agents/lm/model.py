@@ -46,9 +46,7 @@ def tiny_llama_config(
         )
     if pointer and not smear_keys:
         raise ValueError("pointer=True needs smear_keys=True (the forksearch_llama architecture)")
-    extra = {"pointer": pointer} if smear_keys else {}
-    return (SmearedLlamaConfig if smear_keys else LlamaConfig)(
-        **extra,
+    config = (SmearedLlamaConfig if smear_keys else LlamaConfig)(
         vocab_size=vocab_size,
         hidden_size=hidden_size,
         num_hidden_layers=num_layers,
@@ -58,6 +56,9 @@ def tiny_llama_config(
         max_position_embeddings=max_position_embeddings,
         tie_word_embeddings=True,
     )
+    if smear_keys:
+        config.pointer = pointer
+    return config
 
 
 def build_tiny_model(

@@ -12,6 +12,7 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from agents.lm.sampling import Generated, generate_batch
+from agents.lm.tokenizer import decode
 
 _CLOSING = ("</search>", "</answer>")
 _ACTION = re.compile(r"<(search|answer)>(.*?)</\1>", re.DOTALL)
@@ -200,10 +201,8 @@ class LMPolicy:
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def _decode(self, ids: Sequence[int]) -> str:
-        text = self.tokenizer.decode(
-            list(ids), skip_special_tokens=True, clean_up_tokenization_spaces=False
-        )
-        return str(text)
+        return decode(self.tokenizer, ids, skip_special_tokens=True,
+                      clean_up_tokenization_spaces=False)
 
     def _single_id(self, text: str) -> int | None:
         ids = self._encode(text)

@@ -14,8 +14,9 @@ which lets a name's first piece see the last two pieces before it.
 
 With ``config.pointer`` (on in the tiny model) a pointer head (``agents.lm.pointer``) mixes a
 copy distribution over the context into the output. The model is a ``LlamaForCausalLM`` in
-every other respect (generation, saving, LoRA, TRL); its config type ``forksearch_llama`` is registered with the ``Auto*`` classes when this module is
-imported, so ``AutoModelForCausalLM.from_pretrained`` loads saved checkpoints.
+every other respect (generation, saving, LoRA, TRL); its config type ``forksearch_llama`` is
+registered with the ``Auto*`` classes when this module is imported, so
+``AutoModelForCausalLM.from_pretrained`` loads saved checkpoints.
 """
 
 from __future__ import annotations
@@ -51,8 +52,8 @@ class SmearedKeyAttention(modeling_llama.LlamaAttention):
     Each channel of a query or key is a learned combination of that channel at positions
     ``t, t-1, ..., t-width+1`` (a causal depthwise convolution, as in Primer, So et al. 2021;
     smeared keys are its width-2, keys-only case). Width 3 measured better than 2 on the copy
-    probe (first pieces of name words: 0.475 against 0.407 teacher-forced accuracy). Keys start as an even mix of their
-    own and the previous position's, queries as their own.
+    probe (first pieces of name words: 0.475 against 0.407 teacher-forced accuracy). Keys
+    start as an even mix of their own and the previous position's, queries as their own.
 
     A position before the start or on padding contributes zeros, so padding never changes a
     result. In cached generation the last ``width - 1`` projections are kept on the cache
@@ -182,7 +183,7 @@ class SmearedLlamaForCausalLM(LlamaForCausalLM):
         use_cache: bool | None = None,
         logits_to_keep: int | torch.Tensor = 0,
         **kwargs: Any,
-    ) -> CausalLMOutputWithPast:
+    ) -> CausalLMOutputWithPast | FusedOutput:
         """``LlamaForCausalLM.forward``; the attention layers see the 2-D padding mask.
 
         With ``fused_lm_head=True`` (TRL's trainers call the model so) it returns TRL's fused

@@ -9,12 +9,11 @@ whole-name tokens against 0.84 with syllable-sized pieces). Three choices make t
   ``<search>`` or after a space alike) and the token before a word's first piece is the word
   before it. Copying a word start needs that: with spaces as tokens of their own, every word
   followed a space and the copy probe predicted 7% of first pieces against 57% of later ones.
-  Decoded text gains a space after each tag (``<search> Kathir</search>``); the protocol
-  ignores it. The tiny model's pointer head (``agents.lm.pointer``) copies tokens, so a name
-  copied from a passage must be the same tokens there and in the query. (Attaching the space
-  to the word before it instead made a name's last piece depend on what followed it, and the
-  policy copied every piece but the last; spaces as tokens of their own made SFT a third
-  slower, and the policy trained with them lost track of its tags.)
+  ``decode`` (not ``tokenizer.decode``) removes those spaces again. The tiny model's
+  pointer head (``agents.lm.pointer``) copies tokens, so a name copied from a passage must be
+  the same tokens there and in the query. (Attaching the space to the word before it instead
+  made a name's last piece depend on what followed it; spaces as tokens of their own made
+  episodes longer and SFT a third slower.)
 * Digits and punctuation runs are tokens of their own.
 * BPE counts a word that occurs fewer than ``COMMON_WORD_COUNT`` times only once, and a merge
   needs a count of at least 2: a piece inside a rare word (a name) is merged only when a second
@@ -32,6 +31,7 @@ import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from tokenizers import (
     AddedToken,
@@ -44,7 +44,7 @@ from tokenizers import (
     processors,
 )
 from tokenizers.trainers import BpeTrainer
-from transformers import PreTrainedTokenizerFast
+from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 from corpora import Corpus
 from corpora.paths import cache_dir as default_cache_dir
@@ -68,8 +68,31 @@ COMMON_WORD_COUNT = 32
 RECIPE_VERSION = 5
 
 _SPLIT = r" ?\p{L}+|\s|\p{N}|[^\s\p{L}\p{N}]+"
+#: A space the normalizer added: at the start, or right after a tag or special token.
+_SEGMENT_START = re.compile(
+    r"(\A|" + "|".join(re.escape(t) for t in (*TAGS, PAD_TOKEN, BOS_TOKEN, EOS_TOKEN)) + ") "
+)
 _TAG_RE = re.compile("|".join(re.escape(t) for t in TAGS))
 _META = "forksearch_tokenizer.json"
+
+
+def decode(tokenizer: PreTrainedTokenizerBase, ids: Iterable[int], **kwargs: Any) -> str:
+    """``tokenizer.decode``, less the space this module's normalizer put before each segment.
+
+    The normalizer starts every text segment (the text between protocol tags and special
+    tokens) with one space; removing exactly that space makes ``decode(encode(text)) == text``.
+    Other tokenizers decode as they are.
+
+    Args:
+        tokenizer: Any Hugging Face tokenizer.
+        ids: Token ids.
+        **kwargs: ``tokenizer.decode`` arguments (``skip_special_tokens``...).
+    """
+    text = str(tokenizer.decode(list(ids), **kwargs))
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None or not isinstance(backend.normalizer, normalizers.Prepend):
+        return text
+    return _SEGMENT_START.sub(r"\1", text)
 
 
 def protocol_texts() -> list[str]:

@@ -133,7 +133,8 @@ class Run:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.run_dir / "config.json", json.dumps(asdict(self.cfg), indent=1))
         m = self.cfg.model
-        sizes: dict[str, Any] = dict(m.tiny, smear_keys=m.smear_keys, pointer=m.pointer) if m.name == TINY else {}
+        sizes: dict[str, Any] = (dict(m.tiny, smear_keys=m.smear_keys, pointer=m.pointer)
+                                 if m.name == TINY else {})
         model, tokenizer = load_model_and_tokenizer(m.name, self.corpus, seed=self.cfg.seed,
                                                     device=self.device, **sizes)
         self._save_model(model, tokenizer, "models/init")

@@ -18,6 +18,7 @@ from agents.lm import (
     train_tokenizer,
 )
 from agents.lm import tokenizer as tokenizer_module
+from agents.lm.tokenizer import decode
 from agents.rollout import rollout
 from agents.trajectory import load_jsonl, save_jsonl
 from corpora import Hit
@@ -102,7 +103,7 @@ def test_tags_are_single_tokens_that_decode_as_text(tokenizer):
     for tag in TAGS:
         ids = ids_of(tokenizer, tag)
         assert len(ids) == 1, tag
-        assert tokenizer.decode(ids) == tag
+        assert decode(tokenizer, ids) == tag
         assert ids[0] in ids_of(tokenizer, f"x{tag}y")
     for special in (tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id):
         assert special is not None
@@ -120,11 +121,12 @@ def test_names_split_into_shared_pieces(corpus, tokenizer):
     words = {w for q in corpus.questions for e in q.entities for w in e.split() if len(w) > 5}
     split = [len(ids_of(tokenizer, w)) >= 2 for w in words]
     assert sum(split) / len(split) > 0.6  # 0.92 on the default world
-    # A name reads the same after a space as right after a tag, so it can be copied verbatim.
+    # A name is the same tokens wherever it stands, so it can be copied token by token.
     name = corpus.split("test")[0].entities[0]
-    assert ids_of(tokenizer, f"<search>{name}</search>")[1:-1] == ids_of(tokenizer, name)
-    assert ids_of(tokenizer, f"was {name}.")[2:-1] == ids_of(tokenizer, name)
-    assert ids_of(tokenizer, f"does {name} work")[1:-1] == ids_of(tokenizer, name)
+    pieces = ids_of(tokenizer, name)
+    for text in (f"<search>{name}</search>", f"was {name}.", f"Which company does {name} work"):
+        ids = ids_of(tokenizer, text)
+        assert any(ids[i:i + len(pieces)] == pieces for i in range(len(ids))), text
 
 
 @pytest.mark.parametrize(
@@ -138,13 +140,15 @@ def test_names_split_into_shared_pieces(corpus, tokenizer):
     ],
 )
 def test_decode_encode_round_trip(tokenizer, text):
-    # Decoding gives the text back with the space the normalizer puts before each segment.
+    # The raw decode has the space the normalizer puts before each segment; decode drops it.
     tags = "(" + "|".join(re.escape(t) for t in TAGS) + ")"
-    expected = "".join(p if p in TAGS else " " + p for p in re.split(tags, text) if p)
-    assert tokenizer.decode(ids_of(tokenizer, text)) == expected
+    spaced = "".join(p if p in TAGS else " " + p for p in re.split(tags, text) if p)
+    assert tokenizer.decode(ids_of(tokenizer, text)) == spaced
+    assert decode(tokenizer, ids_of(tokenizer, text)) == text
     with_bos = tokenizer(text)["input_ids"]
     assert with_bos[0] == tokenizer.bos_token_id
-    assert tokenizer.decode(with_bos, skip_special_tokens=True) == expected
+    assert decode(tokenizer, with_bos, skip_special_tokens=True) == text
+    assert decode(tokenizer, with_bos) == "<s>" + text
 
 
 def test_tokenizer_cache_is_reused(corpus, tokenizer, cache_root, monkeypatch):
@@ -158,7 +162,7 @@ def test_tokenizer_cache_is_reused(corpus, tokenizer, cache_root, monkeypatch):
     again = train_tokenizer(corpus, cache_dir=cache_root)
     assert again.get_vocab() == tokenizer.get_vocab()
     assert len(again) == len(tokenizer) <= 1024
-    assert again.decode(ids_of(again, "<answer>Rolmuar</answer>")) == "<answer>Rolmuar</answer>"
+    assert decode(again, ids_of(again, "<answer>Rolmuar</answer>")) == "<answer>Rolmuar</answer>"
 
 
 def test_tokenizer_cache_key_covers_questions(corpus):
@@ -231,15 +235,15 @@ def check_record(record, tokenizer):
     n = len(record.completion_ids)
     for key in ("env_mask", "logprobs", "entropies", "query_mask", "answer_mask"):
         assert len(getattr(record, key)) == n, key
-    assert tokenizer.decode(record.prompt_ids, skip_special_tokens=True) == render_prompt(
+    assert decode(tokenizer, record.prompt_ids, skip_special_tokens=True) == render_prompt(
         record.question
     )
     env_runs = runs(record.env_mask, 0)
-    decoded = [tokenizer.decode([record.completion_ids[i] for i in r]) for r in env_runs]
+    decoded = [decode(tokenizer, [record.completion_ids[i] for i in r]) for r in env_runs]
     assert decoded == record.observations[:-1]
     agent_runs = runs(record.env_mask, 1)
     decoded = [
-        tokenizer.decode([record.completion_ids[i] for i in r], skip_special_tokens=True)
+        decode(tokenizer, [record.completion_ids[i] for i in r], skip_special_tokens=True)
         for r in agent_runs
     ]
     assert decoded == record.actions
@@ -277,11 +281,11 @@ def test_forced_search_and_answer_masks(corpus, retriever, model, tokenizer, mon
     question = corpus.split("test")[0]
     name = question.entities[0]
     search = ids_of(tokenizer, f"<search>{name}</search>")
-    answer = ids_of(tokenizer, "<answer>x</answer>")
+    answer = ids_of(tokenizer, f"<answer>{name}</answer>")
     force(monkeypatch, search + answer)
     policy = LMPolicy(model, tokenizer, max_new_tokens=40)
     (record,) = rollout(policy, make_batch(1, corpus, retriever), [question.qid])
-    assert record.actions == [f"<search>{name}</search>", "<answer>x</answer>"]
+    assert record.actions == [f"<search>{name}</search>", f"<answer>{name}</answer>"]
     assert record.queries == [name]
     observation = record.observations[0]
     assert observation.startswith("\n<information>")
@@ -292,13 +296,13 @@ def test_forced_search_and_answer_masks(corpus, retriever, model, tokenizer, mon
     assert len(name_ids) >= 2
     inside = [0] + [1] * len(name_ids) + [0]
     assert record.query_mask == inside + [0] * (len(obs) + len(answer))
-    assert record.answer_mask == [0] * (len(search) + len(obs)) + [0, 1, 0]
+    assert record.answer_mask == [0] * (len(search) + len(obs)) + inside
     check_record(record, tokenizer)
     assert all(lp < 0 for lp, m in zip(record.logprobs, record.env_mask, strict=True) if m)
 
 
 def test_closing_tag_in_pieces_ends_the_turn(corpus, model, tokenizer, monkeypatch):
-    pieces = ids_of(tokenizer, "</") + ids_of(tokenizer, "search") + ids_of(tokenizer, ">")
+    pieces = tokenizer.convert_tokens_to_ids(list("</search>"))  # one byte-level token each
     script = ids_of(tokenizer, "<search>Foo") + pieces
     force(monkeypatch, script + ids_of(tokenizer, "never reached"))
     policy = LMPolicy(model, tokenizer, max_new_tokens=30)
@@ -377,7 +381,7 @@ def test_chat_template_renders_the_prompt(corpus, model, tokenizer):
     policy.begin(0, question.question, question.qid, prompt)
     prompt_ids = policy.token_record(0)["prompt_ids"]
     assert prompt_ids.count(chat.bos_token_id) == 1
-    assert chat.decode(prompt_ids) == f"<s>User: {prompt}\nAssistant:"
+    assert decode(chat, prompt_ids) == f"<s>User: {prompt}\nAssistant:"
     with pytest.warns(UserWarning, match="chat template"):
         LMPolicy(model, tokenizer, use_chat_template=True)
 

@@ -11,6 +11,7 @@ from trl import SFTConfig
 
 import corpora
 from agents.lm import LMPolicy, load_model_and_tokenizer
+from agents.lm.tokenizer import decode
 from agents.rollout import rollout
 from agents.training.config import SFTPhaseConfig
 from agents.training.demonstrations import build_pool
@@ -63,13 +64,16 @@ def test_loss_masks_cover_actions_only(world, demos) -> None:
     demo = next(d for d in demos if len(d.actions) >= 2)
     enc = encode_demonstration(policy, demo, policy.max_length)
     ids, agent = enc["input_ids"], enc["assistant_masks"]
-    assert tokenizer.decode(_runs(ids, agent, 1)) == "".join(demo.actions)
-    env_text = tokenizer.decode(_runs(ids, agent, 0), skip_special_tokens=True)
-    assert env_text == render_prompt(demo.question) + "".join(demo.observations[:-1])
-    assert "<information>" in env_text
-    query = tokenizer.decode([t for t, q in zip(ids, enc["query_mask"]) if q])
+    assert decode(tokenizer, _runs(ids, agent, 1)) == "".join(demo.actions)
+    # Environment tokens: the prompt and each observation, each encoded on its own.
+    env_ids = list(tokenizer(render_prompt(demo.question))["input_ids"])
+    for observation in demo.observations[:-1]:
+        env_ids += tokenizer(observation, add_special_tokens=False)["input_ids"]
+    assert _runs(ids, agent, 0) == env_ids
+    assert "<information>" in decode(tokenizer, env_ids)
+    query = decode(tokenizer, [t for t, q in zip(ids, enc["query_mask"]) if q])
     assert query == "".join(demo.queries)
-    answer = tokenizer.decode([t for t, a in zip(ids, enc["answer_mask"]) if a])
+    answer = decode(tokenizer, [t for t, a in zip(ids, enc["answer_mask"]) if a])
     assert answer == demo.actions[-1].removeprefix("<answer>").removesuffix("</answer>")
 
 
