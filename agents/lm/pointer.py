@@ -55,6 +55,7 @@ class PointerHead(nn.Module):
         self.vocab_size = vocab_size
         #: Tokens never copied (spaces, punctuation, tags): they come from the LM head alone.
         self.skip_ids = list(skip_ids)
+        self._skip: torch.Tensor | None = None
 
     def reset_token_match(self, scale: float = 0.5) -> None:
         """Start the token terms as ``scale`` times the identity (a rotation for the previous).
@@ -75,12 +76,14 @@ class PointerHead(nn.Module):
                 linear.weight.copy_(scale * rotation)
 
     def skip_mask(self, device: torch.device) -> torch.Tensor:
-        """``(vocab,)`` boolean mask of ``skip_ids``."""
-        # Built per call, not a buffer: from_pretrained materialises modules from the meta
+        """``(vocab,)`` boolean mask of ``skip_ids`` on ``device``."""
+        # Built on first use, not a buffer: from_pretrained materialises modules from the meta
         # device and would leave a non-persistent buffer uninitialised.
-        skip = torch.zeros(self.vocab_size, dtype=torch.bool, device=device)
-        skip[self.skip_ids] = True
-        return skip
+        if self._skip is None or self._skip.device != device:
+            skip = torch.zeros(self.vocab_size, dtype=torch.bool, device=device)
+            skip[self.skip_ids] = True
+            self._skip = skip
+        return self._skip
 
     def forward(
         self,

@@ -21,17 +21,19 @@ registered with the ``Auto*`` classes when this module is imported, so
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import AutoConfig, AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
-from transformers.modeling_outputs import CausalLMOutputWithPast, ModelOutput
+from transformers.modeling_outputs import CausalLMOutputWithPast
 from transformers.models.llama import modeling_llama
 
 from agents.lm.pointer import MEMORY, PointerHead
+
+if TYPE_CHECKING:
+    from trl.trainer.utils import FusedCausalLMOutput
 
 MODEL_TYPE = "forksearch_llama"
 #: Positions each query and key mixes over (``config.smear_width`` overrides it).
@@ -183,11 +185,12 @@ class SmearedLlamaForCausalLM(LlamaForCausalLM):
         use_cache: bool | None = None,
         logits_to_keep: int | torch.Tensor = 0,
         **kwargs: Any,
-    ) -> CausalLMOutputWithPast | FusedOutput:
+    ) -> CausalLMOutputWithPast | FusedCausalLMOutput:
         """``LlamaForCausalLM.forward``; the attention layers see the 2-D padding mask.
 
         With ``fused_lm_head=True`` (TRL's trainers call the model so) it returns TRL's fused
-        outputs (``FusedOutput``) computed from this model's own logits, pointer included.
+        outputs (``FusedCausalLMOutput``) computed from this model's own logits, pointer
+        included.
         """
         cache = cache if cache is not None else kwargs.pop("past_key_values", None)
         fused = bool(kwargs.pop("fused_lm_head", False))
@@ -232,36 +235,21 @@ class SmearedLlamaForCausalLM(LlamaForCausalLM):
                               padding, outputs.cache, self.model.embed_tokens(input_ids))
         loss = None
         if labels is not None:
-            extra = {k: v for k, v in inputs.items() if k == "num_items_in_batch"}
             loss = self.loss_function(logits=logits, labels=labels,
-                                      vocab_size=self.config.vocab_size, **extra)
+                                      vocab_size=self.config.vocab_size,
+                                      num_items_in_batch=inputs.get("num_items_in_batch"))
         return CausalLMOutputWithPast(loss=loss, logits=logits, cache=outputs.cache,
                                       hidden_states=outputs.hidden_states,
                                       attentions=outputs.attentions)
 
 
-@dataclass
-class FusedOutput(ModelOutput):
-    """What TRL's fused LM head returns (``trl.trainer.utils.FusedCausalLMOutput``' fields).
+def fused_output(logits: torch.Tensor, labels: torch.Tensor | None,
+                 shift_labels: torch.Tensor | None, temperature: float = 1.0,
+                 num_items_in_batch: Any = None) -> FusedCausalLMOutput:
+    """TRL's fused-head outputs from full ``logits`` at ``temperature``.
 
     Per-token fields are ``(batch, time - 1)`` (next-token labels) and zero where the label is
     -100; ``loss`` is their negative sum over ``num_items_in_batch`` (or the label count).
-    """
-
-    loss: torch.Tensor | None = None
-    log_probs: torch.Tensor | None = None
-    entropy: torch.Tensor | None = None
-    log_sum_sq_probs: torch.Tensor | None = None
-    mean_logits: torch.Tensor | None = None
-    is_top1: torch.Tensor | None = None
-    label_mask: torch.Tensor | None = None
-    aux_loss: torch.Tensor | None = None
-
-
-def fused_output(logits: torch.Tensor, labels: torch.Tensor | None,
-                 shift_labels: torch.Tensor | None, temperature: float = 1.0,
-                 num_items_in_batch: Any = None) -> FusedOutput:
-    """TRL's fused-head outputs from full ``logits`` at ``temperature``.
 
     Args:
         logits: ``(batch, time, vocab)`` logits of every position.
@@ -277,19 +265,23 @@ def fused_output(logits: torch.Tensor, labels: torch.Tensor | None,
         logits, target = logits[:, :-1], labels[:, 1:]
     else:
         target = shift_labels
+    from trl.trainer.utils import FusedCausalLMOutput  # only training needs TRL
+
     mask = target != -100
-    logp = (logits.float() / temperature).log_softmax(-1)
+    scaled = logits.float() / temperature
+    logp = scaled.log_softmax(-1)
     chosen = logp.gather(-1, target.clamp(min=0)[..., None]).squeeze(-1)
     log_probs = chosen * mask
     entropy = -(logp.exp() * logp).sum(-1) * mask
     with torch.no_grad():
         is_top1 = (logp.argmax(-1) == target) & mask
         log_sum_sq = torch.logsumexp(2 * logp, dim=-1) * mask
-        mean_logits = (logits.float() / temperature).mean(-1) * mask
+        mean_logits = scaled.mean(-1) * mask
     count = mask.sum().clamp(min=1) if num_items_in_batch is None else num_items_in_batch
-    return FusedOutput(loss=-log_probs.sum() / count, log_probs=log_probs, entropy=entropy,
-                       log_sum_sq_probs=log_sum_sq, mean_logits=mean_logits, is_top1=is_top1,
-                       label_mask=mask)
+    return FusedCausalLMOutput(
+        loss=-log_probs.sum() / count, log_probs=log_probs, entropy=entropy,
+        log_sum_sq_probs=log_sum_sq, mean_logits=mean_logits, is_top1=is_top1, label_mask=mask,
+    )
 
 
 def select_rows(cache: Any, index: torch.Tensor) -> None:
