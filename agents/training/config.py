@@ -16,7 +16,6 @@ from agents.lm.model import tiny_llama_config
 from agents.scripted.demonstrators import DEMONSTRATORS
 
 SCHEDULE_KINDS = ("rl_only", "sft_then_rl", "alternating", "diversity_triggered")
-COV_LOSS_TYPES = ("dapo", "grpo")
 GRPO_LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo")
 
 
@@ -34,11 +33,9 @@ def _positive(owner: str, **values: float) -> None:
 class EnvConfig:
     """The search environment the policy acts in (see ``envs.SearchEnv``).
 
+    The corpus and the retriever are ``TrainConfig.corpus`` and ``TrainConfig.retriever``.
+
     Attributes:
-        corpus: Registered corpus name (``corpora.load``).
-        corpus_options: Keyword arguments of the corpus loader.
-        retriever: Retriever kind (``corpora.make_retriever``).
-        retriever_options: Keyword arguments of the retriever.
         top_k: Documents per search.
         max_turns: Turn budget per episode.
         reward: ``em`` or ``f1``.
@@ -46,10 +43,6 @@ class EnvConfig:
         batch_size: Episodes stepped together (one retrieval call per turn).
     """
 
-    corpus: str = "synthetic"
-    corpus_options: dict[str, Any] = field(default_factory=lambda: {"size": "default", "seed": 0})
-    retriever: str = "bm25"
-    retriever_options: dict[str, Any] = field(default_factory=dict)
     top_k: int = 3
     max_turns: int = 4
     reward: str = "em"
@@ -198,7 +191,8 @@ class RLPhaseConfig:
         gradient_accumulation_steps: Micro-batches per optimizer step.
         steps_per_generation: Micro-batches per rollout batch (``None``: the accumulation steps).
         beta: KL-to-reference coefficient (0 needs no reference model).
-        loss_type: TRL loss aggregation; Clip-Cov / KL-Cov support ``dapo`` and ``grpo``.
+        loss_type: How per-token losses are aggregated (TRL's names; see
+            ``agents.training.losses.aggregate``).
         temperature: Sampling temperature of rollouts (TRL scores log-probs at it too).
         top_p: Nucleus sampling of rollouts.
         scale_rewards: TRL's advantage scaling: ``group``, ``batch`` or ``none``.
@@ -246,30 +240,30 @@ class RLPhaseConfig:
 
 @dataclass
 class EntropyRegulation:
-    """Entropy-regulation levers of the RL phase; each one is independent and they combine.
+    """Entropy-regulation levers of the RL phase; the defaults are plain GRPO (none active).
 
     Attributes:
+        policy_loss: The per-token policy loss, a name registered in
+            ``agents.training.losses.POLICY_LOSSES``: ``clip`` (PPO/GRPO clipped surrogate),
+            ``clip_cov`` or ``kl_cov`` (Cui et al. 2025).
         top_entropy_quantile: Keep the policy gradient only on the top-rho entropy
-            ("forking") tokens (TRL native; 1.0 keeps every token, the paper uses 0.2).
-        entropy_coef: Entropy-bonus coefficient (TRL native; the initial value when adaptive).
-        adaptive_entropy: Skywork-OR1 adaptive coefficient toward ``entropy_target`` (TRL native).
+            ("forking") tokens (1.0 keeps every token, the paper uses 0.2).
+        entropy_coef: Entropy-bonus coefficient (the initial value when adaptive).
+        adaptive_entropy: Skywork-OR1 adaptive coefficient toward ``entropy_target``.
         entropy_target: Target mean token entropy (nats) of the adaptive controller.
         entropy_coef_delta: Step of the adaptive coefficient.
         entropy_coef_max: Upper bound of the adaptive coefficient.
         epsilon_low: Lower PPO ratio clip.
         epsilon_high: Upper ratio clip; above ``epsilon_low`` it is DAPO's clip-higher.
-        clip_cov: Detach the gradient of ``clip_cov_ratio`` of the tokens with covariance in
-            ``(clip_cov_lb, clip_cov_ub)`` (Cui et al. 2025).
-        clip_cov_ratio: Clip-Cov's ``r``.
+        clip_cov_ratio: Clip-Cov's ``r``: share of tokens whose gradient is detached.
         clip_cov_lb: Clip-Cov's lower covariance bound.
         clip_cov_ub: Clip-Cov's upper covariance bound.
-        kl_cov: Add ``kl_cov_beta * |logp - logp_old|`` on the top ``kl_cov_ratio`` tokens by
-            covariance (Cui et al. 2025); needs off-policy updates (``rl.num_iterations > 1``).
-        kl_cov_ratio: KL-Cov's ``k``.
-        kl_cov_beta: KL-Cov's penalty weight.
+        kl_cov_ratio: KL-Cov's ``k``: share of tokens (top by covariance) given the penalty.
+        kl_cov_beta: KL-Cov's weight of ``|logp - logp_old|``.
         planning_boost: HICRA's ``alpha``: query-token advantages become ``A + alpha * |A|``.
     """
 
+    policy_loss: str = "clip"
     top_entropy_quantile: float = 1.0
     entropy_coef: float = 0.0
     adaptive_entropy: bool = False
@@ -277,17 +271,20 @@ class EntropyRegulation:
     entropy_coef_delta: float = 0.005
     entropy_coef_max: float = 0.1
     epsilon_low: float = 0.2
-    epsilon_high: float = 0.28
-    clip_cov: bool = False
+    epsilon_high: float = 0.2
     clip_cov_ratio: float = 2e-4
     clip_cov_lb: float = 1.0
     clip_cov_ub: float = 5.0
-    kl_cov: bool = True
     kl_cov_ratio: float = 2e-3
     kl_cov_beta: float = 1.0
     planning_boost: float = 0.0
 
     def __post_init__(self) -> None:
+        from agents.training.losses import POLICY_LOSSES
+
+        _check(self.policy_loss in POLICY_LOSSES,
+               f"entropy.policy_loss must be one of {sorted(POLICY_LOSSES)}, "
+               f"got {self.policy_loss!r}")
         _check(0.0 <= self.top_entropy_quantile <= 1.0,
                f"entropy.top_entropy_quantile must be in [0, 1], got {self.top_entropy_quantile}")
         _check(self.entropy_coef >= 0.0,
@@ -303,7 +300,7 @@ class EntropyRegulation:
         _check(self.kl_cov_beta >= 0.0, f"entropy.kl_cov_beta must be >= 0, got {self.kl_cov_beta}")
         _check(self.planning_boost >= 0.0,
                f"entropy.planning_boost must be >= 0, got {self.planning_boost}")
-        _check(0.0 <= self.entropy_coef <= self.entropy_coef_max or not self.adaptive_entropy,
+        _check(self.entropy_coef <= self.entropy_coef_max or not self.adaptive_entropy,
                f"entropy.entropy_coef ({self.entropy_coef}) must be <= entropy_coef_max "
                f"({self.entropy_coef_max}) with adaptive_entropy")
 
@@ -419,14 +416,10 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         _positive("train", save_steps=self.save_steps)
-        _check(not self.entropy.kl_cov or self.rl.off_policy,
-               "entropy.kl_cov is inert with on-policy updates (logp == logp_old, so its penalty "
-               "is 0): set rl.num_iterations > 1 or rl.steps_per_generation > "
+        _check(self.entropy.policy_loss != "kl_cov" or self.rl.off_policy,
+               "entropy.policy_loss=kl_cov is inert with on-policy updates (logp == logp_old, so "
+               "its penalty is 0): set rl.num_iterations > 1 or rl.steps_per_generation > "
                f"rl.gradient_accumulation_steps (got num_iterations={self.rl.num_iterations}, "
                f"steps_per_generation={self.rl.steps_per_generation}, "
                f"gradient_accumulation_steps={self.rl.gradient_accumulation_steps}), "
-               "or set entropy.kl_cov=false")
-        _check(not (self.entropy.kl_cov or self.entropy.clip_cov)
-               or self.rl.loss_type in COV_LOSS_TYPES,
-               f"entropy.clip_cov / kl_cov support rl.loss_type in {COV_LOSS_TYPES}, "
-               f"got {self.rl.loss_type!r}")
+               "or choose another entropy.policy_loss")
