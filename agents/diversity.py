@@ -30,7 +30,6 @@ __all__ = [
     "sequence_entropy",
     "strategy_distribution",
     "strategy_entropy",
-    "token_entropy_from_logits",
     "token_entropy_stats",
     "unique_query_ratio",
     "vendi_score",
@@ -374,30 +373,3 @@ def _masked_mean(values: npt.NDArray[np.float64], mask: npt.NDArray[np.bool_]) -
     selected = values[mask]
     return float(selected.mean()) if selected.size else float("nan")
 
-
-def token_entropy_from_logits(logits: npt.ArrayLike) -> npt.NDArray[np.float64]:
-    """Per-position entropy, in nats, of the softmax of ``logits`` over the last axis.
-
-    ``H = -sum_v p_v * log p_v`` with ``log p = logits - logsumexp(logits)``; the max is
-    subtracted first, so large logits do not overflow, and entries with ``p_v = 0`` (e.g.
-    ``-inf`` logits) contribute 0. Uniform logits over ``V`` entries give ``ln V``.
-
-    Args:
-        logits: Array of shape ``[..., vocab]`` (at least one finite logit per position).
-
-    Returns:
-        Array of shape ``[...]`` (the input shape without its last axis), dtype float64.
-
-    Raises:
-        ValueError: If ``logits`` is 0-dimensional or its last axis is empty.
-    """
-    x = np.asarray(logits, dtype=np.float64)
-    if x.ndim == 0 or x.shape[-1] == 0:
-        raise ValueError(f"logits must have shape [..., vocab] with vocab >= 1, got {x.shape}")
-    shifted = x - np.max(x, axis=-1, keepdims=True)
-    log_z = np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
-    log_p = shifted - log_z
-    p = np.exp(log_p)
-    with np.errstate(invalid="ignore"):
-        terms = np.where(p > 0.0, p * log_p, 0.0)
-    return np.asarray(np.maximum(-np.sum(terms, axis=-1), 0.0), dtype=np.float64)

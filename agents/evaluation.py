@@ -95,7 +95,7 @@ def diversity_metrics(
 
 def token_entropy(trajectories: Sequence[Trajectory]) -> dict[str, float]:
     """Token entropy over agent / query / answer tokens and the forking share (LM agents only)."""
-    with_tokens = [t for t in trajectories if t.entropies]
+    with_tokens = [t.tokens for t in trajectories if t.tokens.entropies]
     if not with_tokens:
         nan = math.nan
         return {

@@ -1,43 +1,65 @@
-"""Agents by name: ``demo_<strategy>``, ``base_<name>``, or ``lm:<checkpoint dir>``."""
+"""Agents by name, as one table of ``"module:Class"`` entry points (``corpora.registry``).
+
+``demo_<strategy>`` are the demonstrators (they plan with gold metadata, so they get the corpus),
+``base_<name>`` the honest baselines, and ``lm:<checkpoint dir>`` a saved model (``lm:tiny`` is
+the untrained default), built by the composition root like the policy that was trained.
+"""
 
 from __future__ import annotations
 
+import inspect
 import itertools
 from functools import partial
 from typing import Any
 
 from agents.rollout import BatchPolicy, ScriptedPolicy
-from agents.scripted.baselines import BASELINES, RandomBaseline
-from agents.scripted.demonstrators import DEMONSTRATORS
+from agents.training.config import ModelConfig
 from corpora import Corpus
-from corpora.registry import unknown_name_error
+from corpora.registry import Registry
 
-DEMONSTRATOR_NAMES = [f"demo_{s}" for s in DEMONSTRATORS]
-BASELINE_NAMES = list(BASELINES)
+AGENTS = Registry("agent", {
+    "demo_verbatim": "agents.scripted.demonstrators:VerbatimDemonstrator",
+    "demo_entity": "agents.scripted.demonstrators:EntityDemonstrator",
+    "demo_keyword": "agents.scripted.demonstrators:KeywordDemonstrator",
+    "demo_reformulation": "agents.scripted.demonstrators:ReformulationDemonstrator",
+    "demo_decomposition": "agents.scripted.demonstrators:DecompositionDemonstrator",
+    "demo_bridge": "agents.scripted.demonstrators:BridgeDemonstrator",
+    "base_verbatim": "agents.scripted.baselines:VerbatimBaseline",
+    "base_keyword": "agents.scripted.baselines:KeywordBaseline",
+    "base_entity_bridge": "agents.scripted.baselines:EntityBridgeBaseline",
+    "base_random": "agents.scripted.baselines:RandomBaseline",
+})
+LM_PREFIX = "lm:"
 
 
 def available_agents() -> list[str]:
     """Names of the scripted agents (LM checkpoints are named ``lm:<path>``)."""
-    return DEMONSTRATOR_NAMES + BASELINE_NAMES
+    return AGENTS.names()
 
 
-def make_policy(name: str, corpus: Corpus, seed: int = 0, **lm_options: Any) -> BatchPolicy:
+def make_agent_policy(name: str, corpus: Corpus, seed: int = 0,
+                      model: ModelConfig | None = None, **sampling: Any) -> BatchPolicy:
     """Build the batch policy for an agent name.
 
-    Demonstrators get the corpus (they plan with gold metadata); baselines get nothing but a
-    seed; ``lm:<path>`` loads a saved model and tokenizer (``lm:tiny`` is the untrained default).
+    Args:
+        name: A registered agent or ``lm:<checkpoint dir>``.
+        corpus: The corpus (demonstrators plan with it; ``lm:tiny`` trains its tokenizer on it).
+        seed: Seed of the agent's sampling.
+        model: Prompt rendering and lengths of an ``lm:`` agent (default ``ModelConfig()``).
+        **sampling: ``temperature`` / ``top_p`` of an ``lm:`` agent.
     """
-    if name.startswith("demo_") and name[5:] in DEMONSTRATORS:
-        return ScriptedPolicy(partial(DEMONSTRATORS[name[5:]], corpus))
-    if name == RandomBaseline.name:
+    if name.startswith(LM_PREFIX):
+        from agents.build import load_model, make_policy
+
+        model = model or ModelConfig()
+        lm, tokenizer = load_model(name[len(LM_PREFIX):], model, corpus, seed=seed)
+        return make_policy(lm, tokenizer, model, seed=seed, name=name, **sampling)
+    cls = AGENTS.resolve(name)
+    params = inspect.signature(cls).parameters
+    if "corpus" in params:
+        return ScriptedPolicy(partial(cls, corpus))
+    if "seed" in params:
         # One agent per batch slot, each with its own stream, so parallel samples differ.
         seeds = itertools.count(seed * 100_003)
-        return ScriptedPolicy(lambda: RandomBaseline(seed=next(seeds)))
-    if name in BASELINES:
-        return ScriptedPolicy(BASELINES[name])
-    if name.startswith("lm:"):
-        from agents.lm import LMPolicy, load_model_and_tokenizer
-
-        model, tokenizer = load_model_and_tokenizer(name[3:], corpus=corpus, seed=seed)
-        return LMPolicy(model, tokenizer, name=name, seed=seed, **lm_options)
-    raise unknown_name_error("agent", name, available_agents() + ["lm:<checkpoint dir>"])
+        return ScriptedPolicy(lambda: cls(seed=next(seeds)))
+    return ScriptedPolicy(cls)

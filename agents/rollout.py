@@ -9,7 +9,7 @@ from tqdm.auto import tqdm
 
 from agents.base import Agent
 from agents.strategies import label_episode
-from agents.trajectory import Trajectory
+from agents.trajectory import TokenRecord, Trajectory
 from corpora import Corpus
 from envs.batch import SearchEnvBatch
 
@@ -27,8 +27,8 @@ class BatchPolicy(Protocol):
         """One turn for each slot, given the observation each slot received last."""
         ...
 
-    def token_record(self, slot: int) -> dict[str, Any]:
-        """Token-level fields of the slot's finished episode (empty for scripted agents)."""
+    def token_record(self, slot: int) -> TokenRecord:
+        """Token-level record of the slot's finished episode (empty for scripted agents)."""
         ...
 
 
@@ -50,9 +50,9 @@ class ScriptedPolicy:
         """Each slot's agent acts on its own observation."""
         return [self.agents[s].act(o) for s, o in zip(slots, observations)]
 
-    def token_record(self, slot: int) -> dict[str, Any]:
+    def token_record(self, slot: int) -> TokenRecord:
         """Scripted agents have no tokens."""
-        return {}
+        return TokenRecord()
 
 
 def rollout(
@@ -108,8 +108,7 @@ def rollout(
             pending_obs[slot] = obs
             if terminated or truncated:
                 _finish(record, info, reward, truncated, corpus)
-                for key, value in policy.token_record(slot).items():
-                    setattr(record, key, value)
+                record.tokens = policy.token_record(slot)
                 results[job] = record
                 del running[slot]
                 bar.update(1)

@@ -41,14 +41,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
+from agents.build import make_envs  # noqa: E402
 from agents.lm import LMPolicy  # noqa: E402
 from agents.lm.model import load_model_and_tokenizer  # noqa: E402
-from agents.training.config import DemoConfig, SFTPhaseConfig  # noqa: E402
+from agents.training.config import DemoConfig, EnvConfig, SFTPhaseConfig  # noqa: E402
 from agents.training.demonstrations import EntityRenamer, build_pool  # noqa: E402
 from agents.training.sft import encode_demonstration  # noqa: E402
 from agents.trajectory import Trajectory  # noqa: E402
 from corpora import Corpus, load, make_retriever  # noqa: E402
-from envs.batch import SearchEnvBatch  # noqa: E402
 
 _WORD = re.compile(r"[A-Za-z]+")
 
@@ -131,8 +131,7 @@ def demo_rows(corpus: Corpus, policy: LMPolicy, split: str, n_questions: int | N
               max_length: int) -> list[dict[str, list[int]]]:
     """Encoded successful demonstrations of ``split``, with a ``name_mask`` per row."""
     retriever = make_retriever("bm25", corpus)
-    batch = SearchEnvBatch.make(64, corpus=corpus, split=split, retriever=retriever,
-                                top_k=3, max_turns=4)
+    batch = make_envs(corpus, retriever, EnvConfig(), split, 64)
     qids = [q.qid for q in corpus.split(split)][:n_questions]
     demos = DemoConfig()
     pool = build_pool(batch, qids, demos.strategies, demos.max_searches)

@@ -17,23 +17,18 @@ import time
 import torch
 
 import corpora
+from agents.build import make_envs
 from agents.lm import LMPolicy, load_model_and_tokenizer
 from agents.rollout import BatchPolicy, ScriptedPolicy, rollout
 from agents.scripted.baselines import VerbatimBaseline
-from envs.batch import SearchEnvBatch
+from agents.training.config import EnvConfig
 
 
 def timed_rollout(
     policy: BatchPolicy, corpus: corpora.Corpus, batch_size: int, qids: list[str], args
 ) -> tuple[float, list]:
-    batch = SearchEnvBatch.make(
-        batch_size,
-        corpus=corpus,
-        split="test",
-        retriever="bm25",
-        top_k=args.top_k,
-        max_turns=args.max_turns,
-    )
+    env = EnvConfig(top_k=args.top_k, max_turns=args.max_turns)
+    batch = make_envs(corpus, corpora.make_retriever("bm25", corpus), env, "test", batch_size)
     start = time.perf_counter()
     trajectories = rollout(policy, batch, qids)
     return time.perf_counter() - start, trajectories
@@ -78,7 +73,7 @@ def main() -> None:
         qids = [questions[i % len(questions)] for i in range(n)]
         policy = LMPolicy(model, tokenizer, max_new_tokens=args.max_new_tokens, name="lm:tiny")
         seconds, trajectories = timed_rollout(policy, corpus, batch_size, qids, args)
-        generated = sum(sum(t.env_mask) for t in trajectories)
+        generated = sum(sum(t.tokens.env_mask) for t in trajectories)
         print(
             f"{'tiny LM (untrained)':<22}{batch_size:>6}{len(trajectories):>10}{seconds:>9.2f}"
             f"{len(trajectories) / seconds:>12.2f}{generated:>12}{generated / seconds:>14.0f}"

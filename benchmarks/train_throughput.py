@@ -22,14 +22,8 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from agents.training.config import (  # noqa: E402
-    EnvConfig,
-    EvalConfig,
-    RLPhaseConfig,
-    ScheduleConfig,
-    SFTPhaseConfig,
-    TrainConfig,
-)
+from agents.cli.schema import compose_config  # noqa: E402
+from agents.training.config import TrainConfig  # noqa: E402
 from agents.training.runner import train  # noqa: E402
 
 
@@ -42,17 +36,13 @@ def main() -> None:
     parser.add_argument("--questions-per-step", type=int, default=4)
     parser.add_argument("--num-generations", type=int, default=4)
     args = parser.parse_args()
-    cfg = TrainConfig(
-        env=EnvConfig(corpus_options={"size": args.size, "seed": 0}),
-        sft=SFTPhaseConfig(steps=args.sft_steps, batch_size=args.sft_batch),
-        rl=RLPhaseConfig(questions_per_step=args.questions_per_step,
-                         num_generations=args.num_generations),
-        schedule=ScheduleConfig(kind="sft_then_rl", rl_steps=args.rl_steps),
-        eval=EvalConfig(max_questions=20),
-        save_steps=1000,
-        report_to=[],
-        progress=False,
-    )
+    # The default experiment (entropy regulation included), cut to the requested sizes.
+    cfg = compose_config("train", TrainConfig, [
+        f"+corpus.size={args.size}", f"sft.steps={args.sft_steps}",
+        f"sft.batch_size={args.sft_batch}", f"rl.questions_per_step={args.questions_per_step}",
+        f"rl.num_generations={args.num_generations}", "schedule=sft_then_rl",
+        f"schedule.rl_steps={args.rl_steps}", "eval.max_questions=20", "eval.every=0",
+        "save_steps=1000", "report_to=[]", "progress=false"])
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as run_dir:
         summary = train(cfg, Path(run_dir))

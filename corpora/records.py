@@ -26,6 +26,34 @@ class Document:
     text: str
 
 
+def split_contents(contents: str) -> tuple[str, str]:
+    r"""Split Search-R1 / FlashRAG ``contents``, ``'"Title"\nText'``, into title and text.
+
+    The one parser of this format (the FlashRAG loader and the remote retriever, which maps
+    hits to local documents by title, must agree). Rules, in order:
+
+    * leading whitespace (blank lines included) is dropped first;
+    * the first line is the title only when a newline follows it: without one, the whole
+      string is the text and the title is ``""``;
+    * the title line is stripped of surrounding whitespace, then of one pair of enclosing double
+      quotes (and the whitespace inside them) when it both starts and ends with one:
+      ``'"Quoted "inner" title"'`` keeps its inner quotes, an unquoted or half-quoted title is
+      kept as is, and ``'""'`` is the empty title;
+    * the text is the rest, stripped of surrounding whitespace; inner newlines stay.
+
+    Example:
+        >>> split_contents('"Paris"\nParis is the capital of France.')
+        ('Paris', 'Paris is the capital of France.')
+    """
+    first, newline, rest = contents.lstrip().partition("\n")
+    if not newline:
+        return "", first.strip()
+    title = first.strip()
+    if len(title) >= 2 and title.startswith('"') and title.endswith('"'):
+        title = title[1:-1].strip()
+    return title, rest.strip()
+
+
 @dataclass(frozen=True)
 class Question:
     """One question with its gold answers and evidence.

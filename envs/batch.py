@@ -20,8 +20,9 @@ class SearchEnvBatch:
     finished episodes from its generation batch.
 
     Example:
-        >>> batch = SearchEnvBatch.make(8, corpus="synthetic", split="test")
-        >>> observations, infos = batch.reset(qids=[q.qid for q in batch.envs[0].questions[:8]])
+        >>> envs = [SearchEnv(corpus, "test", retriever) for _ in range(8)]
+        >>> batch = SearchEnvBatch(envs)
+        >>> observations, infos = batch.reset(qids=[q.qid for q in envs[0].questions[:8]])
     """
 
     def __init__(self, envs: Sequence[SearchEnv]) -> None:
@@ -32,13 +33,6 @@ class SearchEnvBatch:
             raise ValueError("all environments of a batch must share one retriever object")
         self.envs = list(envs)
         self.retriever = retriever
-
-    @classmethod
-    def make(cls, n: int, **env_kwargs: Any) -> SearchEnvBatch:
-        """Build ``n`` environments with the same arguments (they share corpus and retriever)."""
-        first = SearchEnv(**env_kwargs)
-        rest_kwargs = {**env_kwargs, "corpus": first.corpus, "retriever": first.retriever}
-        return cls([first] + [SearchEnv(**rest_kwargs) for _ in range(n - 1)])
 
     def __len__(self) -> int:
         return len(self.envs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -14,39 +15,34 @@ from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
-from agents.cli.build import CONF_DIR, build_corpus, build_retriever
+from agents.build import build_retriever, load_corpus, make_envs
+from agents.cli.schema import CONF_DIR, BenchConfig, check_overrides, to_object
 from agents.evaluation import Embedder, json_safe, summarize
 from agents.plots import plot_strategy_distributions
-from agents.registry import make_policy
+from agents.registry import make_agent_policy
 from agents.rollout import rollout
 from agents.trajectory import Trajectory, save_jsonl
-from envs.batch import SearchEnvBatch
-from envs.search_env import SearchEnv
 
 log = logging.getLogger(__name__)
+PROGRAM = "forksearch-bench"
 
 
-def run_bench(cfg: DictConfig, out_dir: Path) -> list[dict[str, Any]]:
+def run_bench(cfg: BenchConfig, out_dir: Path) -> list[dict[str, Any]]:
     """Run every agent of ``cfg.agents``; write bench.json, trajectories and the plot."""
-    corpus = build_corpus(cfg.corpus)
+    corpus = load_corpus(cfg.corpus)
     retriever = build_retriever(cfg.retriever, corpus)
     questions = corpus.split(cfg.split)[: cfg.max_questions]
     if not questions:
         raise ValueError(f"corpus {corpus.name!r} has no questions in split {cfg.split!r}")
     qids = [q.qid for q in questions]
-    batch = SearchEnvBatch(
-        [
-            SearchEnv(corpus, cfg.split, retriever, top_k=cfg.top_k, max_turns=cfg.max_turns)
-            for _ in range(min(cfg.batch_size, len(qids) * cfg.samples))
-        ]
-    )
+    batch = make_envs(corpus, retriever, cfg.env, cfg.split,
+                      min(cfg.env.batch_size, len(qids) * cfg.samples))
     embed = _query_embedder() if cfg.embed_queries else None
     rows: list[dict[str, Any]] = []
     all_trajectories: list[Trajectory] = []
     for name in cfg.agents:
-        policy = make_policy(
-            name, corpus, seed=cfg.seed, **dict(cfg.lm) if name.startswith("lm:") else {}
-        )
+        policy = make_agent_policy(name, corpus, seed=cfg.seed, model=cfg.model,
+                                   temperature=cfg.temperature, top_p=cfg.top_p)
         start = time.perf_counter()
         trajectories = rollout(policy, batch, qids, samples=cfg.samples, progress=True)
         seconds = time.perf_counter() - start
@@ -60,7 +56,7 @@ def run_bench(cfg: DictConfig, out_dir: Path) -> list[dict[str, Any]]:
         "split": cfg.split,
         "questions": len(qids),
         "samples": cfg.samples,
-        "retriever": cfg.retriever.kind,
+        "retriever": cfg.retriever["name"],
         "rows": rows,
     }
     (out_dir / "bench.json").write_text(json.dumps(json_safe(report), indent=2))
@@ -119,13 +115,21 @@ def print_table(rows: list[dict[str, Any]], console: Console) -> None:
 
 
 @hydra.main(config_path=CONF_DIR, config_name="bench", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    """Entry point of ``forksearch-bench``."""
+def run(cfg: DictConfig) -> None:
+    """Benchmark the composed configuration's agents (``forksearch-bench``'s job)."""
+    bench = to_object(cfg, PROGRAM)
+    assert isinstance(bench, BenchConfig)
     out_dir = Path(HydraConfig.get().runtime.output_dir)
-    rows = run_bench(cfg, out_dir)
+    rows = run_bench(bench, out_dir)
     console = Console(width=max(Console().width, 150))
     print_table(rows, console)
     console.print(f"wrote {out_dir / 'bench.json'}")
+
+
+def main() -> None:
+    """Entry point of ``forksearch-bench``: check the command line's keys, then run Hydra."""
+    check_overrides(sys.argv[1:], BenchConfig, PROGRAM)
+    run()
 
 
 if __name__ == "__main__":

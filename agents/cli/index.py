@@ -10,11 +10,12 @@ from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
-from agents.cli.build import CONF_DIR, build_corpus
+from agents.build import load_corpus
+from agents.cli.schema import CONF_DIR
 from corpora import Corpus, Retriever, make_retriever
 from corpora.retrieval import BM25Retriever, DenseRetriever, HybridRetriever
 from corpora.retrieval.cache import IndexCache, default_cache_root
@@ -77,7 +78,7 @@ def _sub_status(retriever: Retriever) -> str:
 @hydra.main(config_path=CONF_DIR, config_name="index", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     """Entry point of ``forksearch-index``."""
-    corpus = build_corpus(cfg.corpus)
+    corpus = load_corpus(OmegaConf.to_container(cfg.corpus, resolve=True))  # type: ignore[arg-type]
     rows = index_corpus(corpus, list(cfg.retrievers), cfg.split, list(cfg.ks), cfg.refresh,
                         cfg.cache_dir)
     out_dir = Path(HydraConfig.get().runtime.output_dir)

@@ -1,58 +1,141 @@
-"""The structured schema of ``conf/train.yaml``: ``TrainConfig`` plus what only the CLI needs.
+"""The Hydra side of the CLIs: structured schemas, composition, and override checks.
 
-Registered in Hydra's ConfigStore as ``train_schema``, so a key or value that does not fit
-(``rl.learning_rate=abc``, ``sft.stepz=3``) is refused with the expected type or key before
-anything runs; ``__post_init__`` checks of the dataclasses run when the config becomes objects.
+``TrainConfig`` is the schema of ``conf/train.yaml`` (as ``train_schema``) and
+:class:`BenchConfig` that of ``conf/bench.yaml``, so a key or value that does not fit is refused
+before anything runs. Keys are checked on the command line first (:func:`check_overrides`), so
+that a misspelt or misplaced key, with or without ``+``, stops the program with one line that
+says how to spell it, instead of Hydra's multi-line report (or, for ``+key``, no error at all).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
+import sys
+import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
+from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import DictConfig, OmegaConf
 
-from agents.training.config import TrainConfig
+from agents.scripted.demonstrators import DEMONSTRATORS
+from agents.training.config import EnvConfig, ModelConfig, TrainConfig
+
+CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+T = TypeVar("T")
 
 
 @dataclass
-class TestConfig:
-    """The final evaluation of the trained model (``summary.json``).
+class BenchConfig:
+    """A ``forksearch-bench`` job: agents on a corpus split, scored on accuracy and diversity.
 
     Attributes:
-        split: Corpus split evaluated.
-        max_questions: Questions evaluated (``None``: the whole split).
-        samples: Episodes per question; pass@k uses k = samples.
-        temperature: Sampling temperature.
+        corpus: The corpus (as ``TrainConfig.corpus``).
+        retriever: The retriever (as ``TrainConfig.retriever``).
+        env: The environment (``top_k``, ``max_turns``, ``batch_size``...).
+        split: The split whose questions are asked.
+        agents: Agent names (``agents.registry``): ``demo_<strategy>``, ``base_<name>`` or
+            ``lm:<checkpoint dir>``.
+        samples: Episodes per question (pass@k uses k = samples).
+        max_questions: Questions asked (``None``: the whole split).
+        embed_queries: Vendi score and pairwise distance of query embeddings (MiniLM).
+        seed: Seed of the agents' sampling.
+        model: Prompt rendering and lengths of ``lm:`` agents (as in training; ``name`` unused).
+        temperature: Sampling temperature of ``lm:`` agents.
+        top_p: Nucleus sampling of ``lm:`` agents.
     """
 
+    corpus: dict[str, Any] = field(default_factory=lambda: {"name": "synthetic"})
+    retriever: dict[str, Any] = field(default_factory=lambda: {"name": "bm25"})
+    env: EnvConfig = field(default_factory=EnvConfig)
     split: str = "test"
-    max_questions: int | None = 300
+    agents: list[str] = field(default_factory=lambda: [f"demo_{s}" for s in DEMONSTRATORS] + [
+        "base_verbatim", "base_keyword", "base_entity_bridge", "base_random"])
     samples: int = 4
+    max_questions: int | None = None
+    embed_queries: bool = True
+    seed: int = 0
+    model: ModelConfig = field(default_factory=ModelConfig)
     temperature: float = 1.0
-
-    def __post_init__(self) -> None:
-        if self.samples < 1 or self.temperature <= 0:
-            raise ValueError(
-                f"test.samples must be >= 1 and test.temperature > 0, got "
-                f"{self.samples} and {self.temperature}"
-            )
+    top_p: float = 1.0
 
 
-@dataclass
-class TrainJob(TrainConfig):
-    """A ``forksearch-train`` job: the training config, its corpus and retriever, the test.
+ConfigStore.instance().store(name="train_schema", node=TrainConfig)
+ConfigStore.instance().store(name="bench_schema", node=BenchConfig)
 
-    Attributes:
-        corpus: A ``conf/corpus`` entry (``_target_`` builds a ``corpora.Corpus``).
-        retriever: A ``conf/retriever`` entry (``kind`` plus options of ``make_retriever``).
-        test: The final evaluation.
+
+def _groups() -> set[str]:
+    return {p.name for p in Path(CONF_DIR).iterdir() if p.is_dir()}
+
+
+def _group_spelling(parts: list[str], value: str) -> str | None:
+    """How to say a key that names a config group (``env.retriever`` -> ``retriever=...``)."""
+    for depth, part in enumerate(parts):
+        group = next((g for g in _groups() if part == g or part.startswith(f"{g}_")), None)
+        if group is not None:
+            rest = ".".join(parts[depth + 1:])
+            said = f"{group}.{rest}={value}" if rest else f"{group}={value}"
+            return f"the {group} is chosen with its config group; say {said}"
+    return None
+
+
+def unknown_key(key: str, value: str, schema: type) -> str | None:
+    """Why ``key=value`` names no setting of ``schema`` and how to say it; None if it does."""
+    parts, node = key.split("."), schema
+    for depth, part in enumerate(parts):
+        if not dataclasses.is_dataclass(node):
+            return None  # a free-form mapping (corpus options, model.tiny...): its loader checks
+        hints = typing.get_type_hints(node)
+        if part not in hints:
+            said = _group_spelling(parts, value)
+            if said is not None:
+                return f"'{key}' is not a setting: {said}"
+            siblings = [".".join([*parts[:depth], name]) for name in hints]
+            close = difflib.get_close_matches(key, siblings, n=1, cutoff=0.6)
+            if close:
+                return f"unknown key '{key}'; did you mean {close[0]}={value}?"
+            return f"unknown key '{key}'; expected one of {', '.join(sorted(siblings))}"
+        node = hints[part]
+        if depth < len(parts) - 1 and not (dataclasses.is_dataclass(node)
+                                           or typing.get_origin(node) is dict):
+            return f"'{'.'.join(parts[:depth + 1])}' is a value, not a section; set it directly"
+    return None
+
+
+def check_overrides(args: Sequence[str], schema: type, program: str) -> None:
+    """Exit with one line if a command-line ``key=value`` names no setting of ``schema``."""
+    for arg in args:
+        if arg.startswith("-") or "=" not in arg:
+            continue  # a Hydra flag (-m, --cfg job...) or a deletion (~key)
+        key, value = arg.split("=", 1)
+        key = key.lstrip("+")
+        if key in _groups() or key.split(".")[0] == "hydra" or "@" in key or "/" in key:
+            continue  # config groups and Hydra's own settings are Hydra's to check
+        problem = unknown_key(key, value, schema)
+        if problem is not None:
+            sys.exit(f"{program}: error: {problem}")
+
+
+def to_object(cfg: DictConfig, program: str) -> Any:
+    """The validated dataclass of a composed config; a bad value exits with one line."""
+    try:
+        return OmegaConf.to_object(cfg)
+    except (ValueError, TypeError) as err:
+        sys.exit(f"{program}: error: {str(err).splitlines()[0]}")
+
+
+def compose_config(name: str, schema: type[T], overrides: Sequence[str] = ()) -> T:
+    """Compose ``conf/<name>.yaml`` with ``overrides`` (as on the command line) into ``schema``.
+
+    Tests and benchmarks use this to get exactly the config a CLI run would get.
     """
-
-    corpus: Any = MISSING
-    retriever: Any = MISSING
-    test: TestConfig = field(default_factory=TestConfig)
-
-
-ConfigStore.instance().store(name="train_schema", node=TrainJob)
+    with initialize_config_dir(CONF_DIR, version_base="1.3"):
+        cfg = compose(name, overrides=list(overrides))
+    out = OmegaConf.to_object(cfg)
+    if not isinstance(out, schema):
+        raise TypeError(f"conf/{name}.yaml built {type(out).__name__}, expected {schema.__name__}")
+    return out

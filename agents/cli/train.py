@@ -2,76 +2,29 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
-import agents.cli.schema  # noqa: F401  (registers the train_schema structured config)
-from agents.cli.build import CONF_DIR, env_sources
-from agents.cli.schema import TestConfig, TrainJob
-from agents.evaluation import json_safe, summarize
-from agents.lm import LMPolicy, load_model_and_tokenizer
+from agents.cli.schema import CONF_DIR, check_overrides, to_object
+from agents.evaluation import json_safe
 from agents.lm.model import check_model_source
 from agents.plots import plot_training
-from agents.rollout import rollout
-from agents.training.config import EnvConfig, TrainConfig
+from agents.training.config import TrainConfig
 from agents.training.metrics import METRICS_NAME, MetricsLog
-from agents.training.runner import train
-from agents.trajectory import save_jsonl
-from envs.batch import SearchEnvBatch
+from agents.training.runner import Run
 
 log = logging.getLogger(__name__)
-
-
-def train_config(cfg: DictConfig) -> tuple[TrainConfig, TestConfig]:
-    """Validate the composed config and split it into the trainer's config and the test's."""
-    job = OmegaConf.to_object(cfg)
-    assert isinstance(job, TrainJob)
-    env = dataclasses.replace(job.env, **env_sources(cfg.corpus, cfg.retriever))
-    check_model_source(job.model.name)  # a wrong path fails now, not after the demonstrations
-    fields = {f.name: getattr(job, f.name) for f in dataclasses.fields(TrainConfig)}
-    return TrainConfig(**{**fields, "env": env}), job.test
-
-
-def evaluate(model_dir: Path, cfg: TrainConfig, test: TestConfig, out_dir: Path) -> dict[str, Any]:
-    """Episodes of the final model on the test split: accuracy, pass@k and diversity."""
-    env: EnvConfig = cfg.env
-    model, tokenizer = load_model_and_tokenizer(str(model_dir))
-    policy = LMPolicy(
-        model,
-        tokenizer,
-        temperature=test.temperature,
-        top_p=cfg.rl.top_p,
-        max_new_tokens=cfg.model.max_new_tokens,
-        max_length=cfg.model.max_length,
-        name="final",
-        seed=cfg.seed,
-        use_chat_template=bool(cfg.model.use_chat_template),
-    )
-    batch = SearchEnvBatch.make(
-        env.batch_size,
-        corpus=env.corpus,
-        split=test.split,
-        retriever=env.retriever,
-        top_k=env.top_k,
-        max_turns=env.max_turns,
-        reward=env.reward,
-        corpus_options=env.corpus_options,
-        retriever_options=env.retriever_options,
-    )
-    qids = [q.qid for q in batch.envs[0].questions[: test.max_questions]]
-    episodes = rollout(policy, batch, qids, samples=test.samples, progress=cfg.progress)
-    save_jsonl(episodes[:200], out_dir / "test_trajectories_sample.jsonl")
-    return summarize(episodes, k=test.samples, seed=cfg.seed)
+PROGRAM = "forksearch-train"
 
 
 def write_summary(
@@ -137,16 +90,24 @@ def print_result(summary: dict[str, Any], run_dir: Path) -> None:
 
 
 @hydra.main(config_path=CONF_DIR, config_name="train", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    """Entry point of ``forksearch-train``."""
+def run(cfg: DictConfig) -> None:
+    """Train, test and report the composed configuration (``forksearch-train``'s job)."""
     start = time.perf_counter()
-    train_cfg, test = train_config(cfg)
+    train_cfg = to_object(cfg, PROGRAM)
+    assert isinstance(train_cfg, TrainConfig)
+    check_model_source(train_cfg.model.name)  # a wrong path fails now, not after the demos
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    result = train(train_cfg, run_dir)
-    test_figures = evaluate(Path(result["model"]), train_cfg, test, run_dir)
-    summary = write_summary(run_dir, result, test_figures, time.perf_counter() - start)
+    job = Run(train_cfg, run_dir)
+    result = job.execute()
+    summary = write_summary(run_dir, result, job.test(), time.perf_counter() - start)
     plot_training(MetricsLog(run_dir / METRICS_NAME).rows(), run_dir)
     print_result(summary, run_dir)
+
+
+def main() -> None:
+    """Entry point of ``forksearch-train``: check the command line's keys, then run Hydra."""
+    check_overrides(sys.argv[1:], TrainConfig, PROGRAM)
+    run()
 
 
 if __name__ == "__main__":

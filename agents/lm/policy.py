@@ -5,66 +5,17 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from agents.lm.sampling import Generated, generate_batch
+from agents.lm.sampling import generate_batch
 from agents.lm.tokenizer import decode
+from agents.trajectory import TokenRecord
 
 _CLOSING = ("</search>", "</answer>")
 _ACTION = re.compile(r"<(search|answer)>(.*?)</\1>", re.DOTALL)
 _TAIL = 16  # tokens decoded to spot a closing tag spelt in pieces
-
-
-_RECORD_FIELDS = (
-    "prompt_ids",
-    "completion_ids",
-    "env_mask",
-    "logprobs",
-    "entropies",
-    "query_mask",
-    "answer_mask",
-)
-
-
-@dataclass
-class _Episode:
-    """Token-level record of one slot's episode so far (fields as in ``Trajectory``)."""
-
-    prompt_ids: list[int]
-    prompt_pending: bool = True  # the first observation is the prompt, already tokenized
-    completion_ids: list[int] = field(default_factory=list)
-    env_mask: list[int] = field(default_factory=list)
-    logprobs: list[float] = field(default_factory=list)
-    entropies: list[float] = field(default_factory=list)
-    query_mask: list[int] = field(default_factory=list)
-    answer_mask: list[int] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return len(self.prompt_ids) + len(self.completion_ids)
-
-    def add_observation(self, ids: list[int]) -> None:
-        zeros = [0] * len(ids)
-        self.completion_ids += ids
-        self.env_mask += zeros
-        self.logprobs += [0.0] * len(ids)
-        self.entropies += [0.0] * len(ids)
-        self.query_mask += zeros
-        self.answer_mask += zeros
-
-    def add_turn(self, gen: Generated, query_mask: list[int], answer_mask: list[int]) -> None:
-        self.completion_ids += gen.ids
-        self.env_mask += [1] * len(gen.ids)
-        self.logprobs += gen.logprobs
-        self.entropies += gen.entropies
-        self.query_mask += query_mask
-        self.answer_mask += answer_mask
-
-    def record(self) -> dict[str, Any]:
-        return {name: list(getattr(self, name)) for name in _RECORD_FIELDS}
 
 
 class LMPolicy:
@@ -76,12 +27,11 @@ class LMPolicy:
     sampled for all slots in one batched loop and stops at ``</search>``, ``</answer>``, the eos
     token or ``max_new_tokens``.
 
-    Per slot it records ``completion_ids`` (generated and environment tokens after the prompt),
-    ``env_mask`` (1 on generated tokens), the sampling-time ``logprobs`` and ``entropies`` of the
-    temperature-scaled distribution (0.0 on environment tokens), and ``query_mask`` /
-    ``answer_mask`` (generated tokens strictly inside ``<search>``/``<answer>`` tags). A sampled
-    eos stays in the record (it was a choice) but not in the turn's text. Generation never runs
-    past ``max_length`` tokens per slot; a slot already there ends its turn with empty text.
+    Per slot it records a ``TokenRecord``: ``logprobs`` and ``entropies`` of the
+    temperature-scaled distribution, tag masks on generated tokens strictly inside
+    ``<search>``/``<answer>`` tags. A sampled eos stays in the record (it was a choice) but not in
+    the turn's text. Generation never runs past ``max_length`` tokens per slot; a slot already
+    there ends its turn with empty text.
 
     Args:
         model: A causal LM; it is put in eval mode and used on its current device.
@@ -137,7 +87,8 @@ class LMPolicy:
         self._maybe_closing = {i for i, t in enumerate(tokens) if t and ">" in t} - self.stop_ids
         self.seed = seed
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
-        self.episodes: dict[int, _Episode] = {}
+        self.records: dict[int, TokenRecord] = {}
+        self._prompt_pending: set[int] = set()  # the first observation is the prompt itself
 
     @property
     def device(self) -> torch.device:
@@ -151,24 +102,25 @@ class LMPolicy:
 
     def begin(self, slot: int, question: str, qid: str, prompt: str) -> None:
         """Start the slot's episode; ``prompt`` (the first observation) becomes ``prompt_ids``."""
-        self.episodes[slot] = _Episode(prompt_ids=self._encode_prompt(prompt))
+        self.records[slot] = TokenRecord(prompt_ids=self._encode_prompt(prompt))
+        self._prompt_pending.add(slot)
 
     def act(self, slots: Sequence[int], observations: Sequence[str]) -> list[str]:
         """Append each slot's observation, then generate one turn for all slots together."""
-        episodes = []
+        records = []
         for slot, observation in zip(slots, observations, strict=True):
-            if slot not in self.episodes:
+            if slot not in self.records:
                 raise KeyError(f"slot {slot} has no episode; call begin() first")
-            episode = self.episodes[slot]
-            if episode.prompt_pending:
-                episode.prompt_pending = False
+            record = self.records[slot]
+            if slot in self._prompt_pending:
+                self._prompt_pending.discard(slot)
             elif observation:
-                episode.add_observation(self._encode(observation))
-            episodes.append(episode)
-        budgets = [min(self.max_new_tokens, self.max_length - len(e)) for e in episodes]
+                record.add_observation(self._encode(observation))
+            records.append(record)
+        budgets = [min(self.max_new_tokens, self.max_length - len(r)) for r in records]
         generated = generate_batch(
             self.model,
-            [e.prompt_ids + e.completion_ids for e in episodes],
+            [r.prompt_ids + r.completion_ids for r in records],
             budgets,
             pad_id=self.pad_id,
             stop_ids=self.stop_ids,
@@ -179,15 +131,15 @@ class LMPolicy:
             stop_check=self._closes_in_pieces if self._maybe_closing else None,
         )
         texts = []
-        for episode, gen in zip(episodes, generated, strict=True):
+        for record, gen in zip(records, generated, strict=True):
             text = self._decode(gen.ids)
-            episode.add_turn(gen, *self._tag_masks(gen.ids, text))
+            record.add_turn(gen.ids, gen.logprobs, gen.entropies, *self._tag_masks(gen.ids, text))
             texts.append(text)
         return texts
 
-    def token_record(self, slot: int) -> dict[str, Any]:
-        """Return the slot's token-level ``Trajectory`` fields (copies)."""
-        return self.episodes[slot].record()
+    def token_record(self, slot: int) -> TokenRecord:
+        """Return the slot's record itself: ``act`` extends it, the next ``begin`` replaces it."""
+        return self.records[slot]
 
     def _encode_prompt(self, prompt: str) -> list[int]:
         if self.use_chat_template:

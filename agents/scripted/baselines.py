@@ -114,9 +114,3 @@ class RandomBaseline(ScriptedAgent):
         text = " ".join(t for _, t in self.docs) or self.question
         spans = names_in(text) + re.findall(r"\b\d{4}\b", text)
         return str(spans[int(self.rng.integers(len(spans)))]) if spans else "unknown"
-
-
-BASELINES: dict[str, type[ScriptedAgent]] = {
-    cls.name: cls
-    for cls in (VerbatimBaseline, KeywordBaseline, EntityBridgeBaseline, RandomBaseline)
-}

@@ -13,10 +13,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from corpora.atomic import publish as save_new  # noqa: F401  (re-exported for the runner)
 
 STATE_NAME = "state.json"
 STATE_VERSION = 1
@@ -31,23 +32,6 @@ def atomic_write_text(path: Path, text: str) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-
-
-def save_new(path: Path, write: Callable[[Path], object]) -> Path:
-    """Create ``path`` (a file or folder that must not exist yet) via a temporary name.
-
-    ``write`` receives the temporary path; the result appears under ``path`` only once complete.
-    """
-    if path.exists():
-        raise FileExistsError(f"{path} already exists; run files are never overwritten in place")
-    tmp = path.with_name(f".{path.name}.tmp")
-    if tmp.is_dir():
-        shutil.rmtree(tmp)
-    tmp.unlink(missing_ok=True)
-    tmp.parent.mkdir(parents=True, exist_ok=True)
-    write(tmp)
-    os.replace(tmp, path)
-    return path
 
 
 @dataclass

@@ -14,19 +14,26 @@ from typing import Any
 
 from agents.lm.model import tiny_llama_config
 from agents.scripted.demonstrators import DEMONSTRATORS
+from agents.training.checks import check as _check
+from agents.training.checks import positive as _positive
+from agents.training.rl_config import (
+    EntropyRegulation,
+    RLPhaseConfig,
+    ScheduleConfig,
+)
 
-SCHEDULE_KINDS = ("rl_only", "sft_then_rl", "alternating", "diversity_triggered")
-GRPO_LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo")
+__all__ = [
+    "DemoConfig",
+    "EntropyRegulation",
+    "EnvConfig",
+    "EvalConfig",
+    "ModelConfig",
+    "RLPhaseConfig",
+    "SFTPhaseConfig",
+    "ScheduleConfig",
+    "TrainConfig",
+]
 
-
-def _check(ok: bool, message: str) -> None:
-    if not ok:
-        raise ValueError(message)
-
-
-def _positive(owner: str, **values: float) -> None:
-    for name, value in values.items():
-        _check(value > 0, f"{owner}.{name} must be > 0, got {value}")
 
 
 @dataclass
@@ -176,194 +183,16 @@ class SFTPhaseConfig:
 
 
 @dataclass
-class RLPhaseConfig:
-    """GRPO on environment rollouts (``trl.GRPOTrainer``).
-
-    One optimizer step sees ``questions_per_step * num_generations`` episodes (times
-    ``gradient_accumulation_steps``); each rollout batch serves ``num_iterations`` passes.
-
-    Attributes:
-        learning_rate: RL learning rate; far below SFT's (DESIGN.md: 3e-3 destroyed a tiny
-            policy under plain policy gradient, 1e-4 stayed stable).
-        questions_per_step: Distinct questions per micro-batch.
-        num_generations: Episodes per question (the GRPO group size).
-        num_iterations: Optimizer passes over each rollout batch (> 1 makes updates off-policy).
-        gradient_accumulation_steps: Micro-batches per optimizer step.
-        steps_per_generation: Micro-batches per rollout batch (``None``: the accumulation steps).
-        beta: KL-to-reference coefficient (0 needs no reference model).
-        loss_type: How per-token losses are aggregated (TRL's names; see
-            ``agents.training.losses.aggregate``).
-        temperature: Sampling temperature of rollouts (TRL scores log-probs at it too).
-        top_p: Nucleus sampling of rollouts.
-        scale_rewards: TRL's advantage scaling: ``group``, ``batch`` or ``none``.
-        max_grad_norm: Gradient clipping.
-        lr_scheduler: ``transformers`` scheduler name.
-    """
-
-    learning_rate: float = 1e-4
-    questions_per_step: int = 4
-    num_generations: int = 4
-    num_iterations: int = 2
-    gradient_accumulation_steps: int = 1
-    steps_per_generation: int | None = None
-    beta: float = 0.0
-    loss_type: str = "dapo"
-    temperature: float = 1.0
-    top_p: float = 1.0
-    scale_rewards: str = "group"
-    max_grad_norm: float = 1.0
-    lr_scheduler: str = "constant"
-
-    def __post_init__(self) -> None:
-        _positive("rl", learning_rate=self.learning_rate,
-                  questions_per_step=self.questions_per_step,
-                  num_iterations=self.num_iterations, temperature=self.temperature,
-                  gradient_accumulation_steps=self.gradient_accumulation_steps)
-        _check(self.num_generations >= 2,
-               f"rl.num_generations must be >= 2 (GRPO compares episodes of one question), "
-               f"got {self.num_generations}")
-        _check(self.loss_type in GRPO_LOSS_TYPES,
-               f"rl.loss_type must be one of {GRPO_LOSS_TYPES}, got {self.loss_type!r}")
-        _check(self.scale_rewards in ("group", "batch", "none"),
-               f"rl.scale_rewards must be 'group', 'batch' or 'none', got {self.scale_rewards!r}")
-        _check(0.0 < self.top_p <= 1.0, f"rl.top_p must be in (0, 1], got {self.top_p}")
-        _check(self.beta >= 0.0, f"rl.beta must be >= 0, got {self.beta}")
-        if self.steps_per_generation is not None:
-            _positive("rl", steps_per_generation=self.steps_per_generation)
-
-    @property
-    def off_policy(self) -> bool:
-        """Whether some updates use log-probs older than the weights (so ``logp != logp_old``)."""
-        steps_per_generation = self.steps_per_generation or self.gradient_accumulation_steps
-        return self.num_iterations > 1 or steps_per_generation > self.gradient_accumulation_steps
-
-
-@dataclass
-class EntropyRegulation:
-    """Entropy-regulation levers of the RL phase; the defaults are plain GRPO (none active).
-
-    Attributes:
-        policy_loss: The per-token policy loss, a name registered in
-            ``agents.training.losses.POLICY_LOSSES``: ``clip`` (PPO/GRPO clipped surrogate),
-            ``clip_cov`` or ``kl_cov`` (Cui et al. 2025).
-        top_entropy_quantile: Keep the policy gradient only on the top-rho entropy
-            ("forking") tokens (1.0 keeps every token, the paper uses 0.2).
-        entropy_coef: Entropy-bonus coefficient (the initial value when adaptive).
-        adaptive_entropy: Skywork-OR1 adaptive coefficient toward ``entropy_target``.
-        entropy_target: Target mean token entropy (nats) of the adaptive controller.
-        entropy_coef_delta: Step of the adaptive coefficient.
-        entropy_coef_max: Upper bound of the adaptive coefficient.
-        epsilon_low: Lower PPO ratio clip.
-        epsilon_high: Upper ratio clip; above ``epsilon_low`` it is DAPO's clip-higher.
-        clip_cov_ratio: Clip-Cov's ``r``: share of tokens whose gradient is detached.
-        clip_cov_lb: Clip-Cov's lower covariance bound.
-        clip_cov_ub: Clip-Cov's upper covariance bound.
-        kl_cov_ratio: KL-Cov's ``k``: share of tokens (top by covariance) given the penalty.
-        kl_cov_beta: KL-Cov's weight of ``|logp - logp_old|``.
-        planning_boost: HICRA's ``alpha``: query-token advantages become ``A + alpha * |A|``.
-    """
-
-    policy_loss: str = "clip"
-    top_entropy_quantile: float = 1.0
-    entropy_coef: float = 0.0
-    adaptive_entropy: bool = False
-    entropy_target: float = 0.5
-    entropy_coef_delta: float = 0.005
-    entropy_coef_max: float = 0.1
-    epsilon_low: float = 0.2
-    epsilon_high: float = 0.2
-    clip_cov_ratio: float = 2e-4
-    clip_cov_lb: float = 1.0
-    clip_cov_ub: float = 5.0
-    kl_cov_ratio: float = 2e-3
-    kl_cov_beta: float = 1.0
-    planning_boost: float = 0.0
-
-    def __post_init__(self) -> None:
-        from agents.training.losses import POLICY_LOSSES
-
-        _check(self.policy_loss in POLICY_LOSSES,
-               f"entropy.policy_loss must be one of {sorted(POLICY_LOSSES)}, "
-               f"got {self.policy_loss!r}")
-        _check(0.0 <= self.top_entropy_quantile <= 1.0,
-               f"entropy.top_entropy_quantile must be in [0, 1], got {self.top_entropy_quantile}")
-        _check(self.entropy_coef >= 0.0,
-               f"entropy.entropy_coef must be >= 0, got {self.entropy_coef}")
-        _positive("entropy", epsilon_low=self.epsilon_low, clip_cov_ratio=self.clip_cov_ratio,
-                  kl_cov_ratio=self.kl_cov_ratio)
-        _check(self.epsilon_high >= self.epsilon_low,
-               f"entropy.epsilon_high ({self.epsilon_high}) must be >= epsilon_low "
-               f"({self.epsilon_low}); clip-higher raises only the upper bound")
-        _check(self.clip_cov_lb < self.clip_cov_ub,
-               f"entropy.clip_cov_lb ({self.clip_cov_lb}) must be < clip_cov_ub "
-               f"({self.clip_cov_ub})")
-        _check(self.kl_cov_beta >= 0.0, f"entropy.kl_cov_beta must be >= 0, got {self.kl_cov_beta}")
-        _check(self.planning_boost >= 0.0,
-               f"entropy.planning_boost must be >= 0, got {self.planning_boost}")
-        _check(self.entropy_coef <= self.entropy_coef_max or not self.adaptive_entropy,
-               f"entropy.entropy_coef ({self.entropy_coef}) must be <= entropy_coef_max "
-               f"({self.entropy_coef_max}) with adaptive_entropy")
-
-
-@dataclass
-class ScheduleConfig:
-    """How SFT and RL phases follow each other.
-
-    ``rl_only``: RL only. ``sft_then_rl``: one SFT phase, then RL. ``alternating``: SFT, then
-    RL phases of ``period`` steps with an SFT refresh of ``refresh_steps`` between them.
-    ``diversity_triggered``: SFT, then RL that stops for an SFT refresh whenever the strategy
-    entropy of its last ``period`` steps' rollouts is below ``entropy_threshold`` or has fallen by
-    ``entropy_drop`` (a fraction) from the phase's first window. With ``replay``, successful RL
-    episodes using a strategy the RL policy under-uses join the demonstration pool.
-
-    Attributes:
-        kind: One of ``rl_only``, ``sft_then_rl``, ``alternating``, ``diversity_triggered``.
-        rl_steps: Total RL optimizer steps of the run.
-        period: RL steps per phase (alternating) or per entropy window (diversity_triggered).
-        refresh_steps: Optimizer steps of each SFT refresh.
-        entropy_threshold: Strategy entropy (bits) below which a refresh is triggered.
-        entropy_drop: Relative fall of strategy entropy that triggers a refresh.
-        replay: Add successful RL episodes of under-used strategies to the pool.
-        replay_max: Most episodes replayed per refresh.
-        replay_rare_ratio: A strategy is under-used when its share of RL queries is below this
-            ratio times its share of demonstration queries.
-    """
-
-    kind: str = "sft_then_rl"
-    rl_steps: int = 60
-    period: int = 20
-    refresh_steps: int = 40
-    entropy_threshold: float = 1.0
-    entropy_drop: float = 0.25
-    replay: bool = False
-    replay_max: int = 64
-    replay_rare_ratio: float = 0.5
-
-    def __post_init__(self) -> None:
-        _check(self.kind in SCHEDULE_KINDS,
-               f"schedule.kind must be one of {SCHEDULE_KINDS}, got {self.kind!r}")
-        _positive("schedule", rl_steps=self.rl_steps, period=self.period,
-                  refresh_steps=self.refresh_steps, replay_max=self.replay_max,
-                  replay_rare_ratio=self.replay_rare_ratio)
-        _check(0.0 < self.entropy_drop < 1.0,
-               f"schedule.entropy_drop must be in (0, 1), got {self.entropy_drop}")
-        _check(self.entropy_threshold >= 0.0,
-               f"schedule.entropy_threshold must be >= 0 bits, got {self.entropy_threshold}")
-        _check(not self.replay or self.kind in ("alternating", "diversity_triggered"),
-               f"schedule.replay needs SFT refreshes (kind 'alternating' or "
-               f"'diversity_triggered'), got kind {self.kind!r}")
-
-
-@dataclass
 class EvalConfig:
-    """Held-out measurement of the policy.
+    """Held-out measurement of the policy (``TrainConfig.eval`` during training, ``.test`` after).
 
     Attributes:
         split: Corpus split evaluated.
         max_questions: Questions evaluated (``None``: the whole split).
-        samples: Episodes per question (pass@k uses them).
+        samples: Episodes per question (pass@k uses k = samples).
         temperature: Sampling temperature of evaluation episodes (0: greedy).
-        every: Also evaluate every this many steps of a phase (0: only at each phase's end).
+        every: Also evaluate every this many steps of a phase (0: only at each phase's end);
+            the final test ignores it.
     """
 
     split: str = "dev"
@@ -380,12 +209,22 @@ class EvalConfig:
             _positive("eval", max_questions=self.max_questions)
 
 
+def _test_eval() -> EvalConfig:
+    return EvalConfig(split="test", max_questions=300, samples=4)
+
+
 @dataclass
 class TrainConfig:
-    """The root configuration of a training run.
+    """The root configuration of a training run: the schema of ``conf/train.yaml``.
+
+    These defaults are the only ones; ``conf/`` groups and experiments hold what they change.
 
     Attributes:
         seed: Seed of the model, data order and sampling.
+        corpus: The corpus: ``name`` (a registered corpus, or a ``"module:function"`` loader)
+            and the loader's keyword arguments (``corpora.load``).
+        retriever: The retriever: ``name`` (``corpora.available_retrievers()``) and its keyword
+            arguments (``corpora.make_retriever``).
         env: Environment settings.
         model: Policy model settings.
         demos: Demonstration pool settings.
@@ -393,7 +232,8 @@ class TrainConfig:
         rl: RL phase settings.
         entropy: Entropy-regulation levers of RL.
         schedule: Phase schedule.
-        eval: Held-out evaluation.
+        eval: Held-out evaluation during training.
+        test: The final evaluation of the trained model (``summary.json``).
         save_steps: Checkpoint every this many optimizer steps (and at each phase's end).
         resume: Continue the run in the run directory from its last checkpoint.
         report_to: ``transformers`` logging integrations (``tensorboard``, ``wandb``...).
@@ -401,6 +241,8 @@ class TrainConfig:
     """
 
     seed: int = 0
+    corpus: dict[str, Any] = field(default_factory=lambda: {"name": "synthetic"})
+    retriever: dict[str, Any] = field(default_factory=lambda: {"name": "bm25"})
     env: EnvConfig = field(default_factory=EnvConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     demos: DemoConfig = field(default_factory=DemoConfig)
@@ -409,6 +251,7 @@ class TrainConfig:
     entropy: EntropyRegulation = field(default_factory=EntropyRegulation)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    test: EvalConfig = field(default_factory=_test_eval)
     save_steps: int = 10
     resume: bool = False
     report_to: list[str] = field(default_factory=lambda: ["tensorboard"])
@@ -416,6 +259,10 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         _positive("train", save_steps=self.save_steps)
+        for part in ("corpus", "retriever"):
+            _check(isinstance(getattr(self, part).get("name"), str),
+                   f"{part}.name must name a {part} (choose one with {part}=<name>), "
+                   f"got {getattr(self, part)}")
         _check(self.entropy.policy_loss != "kl_cov" or self.rl.off_policy,
                "entropy.policy_loss=kl_cov is inert with on-policy updates (logp == logp_old, so "
                "its penalty is 0): set rl.num_iterations > 1 or rl.steps_per_generation > "

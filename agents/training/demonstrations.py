@@ -21,25 +21,19 @@ from agents.diversity import strategy_distribution
 from agents.rollout import ScriptedPolicy, rollout
 from agents.scripted.demonstrators import DEMONSTRATORS
 from agents.strategies import STOPWORDS
-from agents.trajectory import Trajectory, load_jsonl, save_jsonl
+from agents.trajectory import TokenRecord, Trajectory, load_jsonl, save_jsonl
 from corpora import Corpus
 from corpora.synthetic.names import word
 from envs.batch import SearchEnvBatch
 
 REPLAY_PREFIX = "replay_"
-#: Token-level fields of LM episodes; demonstrations are re-tokenized from their text.
-TOKEN_FIELDS = ("prompt_ids", "completion_ids", "env_mask", "logprobs", "entropies",
-                "query_mask", "answer_mask")
 #: Labels never worth replaying: re-asking an earlier query is not a strategy.
 UNREPLAYABLE_LABELS = frozenset({"repeat"})
 
 
 def without_tokens(t: Trajectory) -> Trajectory:
-    """Copy ``t`` without its token-level fields."""
-    copy = replace(t)
-    for name in TOKEN_FIELDS:
-        setattr(copy, name, [])
-    return copy
+    """Copy ``t`` without its token record (demonstrations are re-tokenized from their text)."""
+    return replace(t, tokens=TokenRecord())
 
 
 def _key(t: Trajectory) -> tuple[str, tuple[str, ...]]:

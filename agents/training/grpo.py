@@ -8,46 +8,43 @@ and feedback tokens, which TRL then excludes from the loss), plus the extra fiel
 (the environment's score, read back by :func:`env_reward`), ``query_mask`` and
 ``strategy_labels``.
 
-TRL-native levers are plain ``GRPOConfig`` fields: forking tokens (``top_entropy_quantile``),
-the entropy bonus and its adaptive target, clip-higher (``epsilon_high``). The rest goes through
-three small overrides of :class:`SearchGRPOTrainer`:
-
-- ``_generate_and_score_completions``: TRL's, plus the padded ``query_mask`` in the batch (TRL
-  gives extra rollout fields to reward functions only);
-- ``_get_per_token_logps_and_entropies``: TRL's, keeping the training forward's output;
-- ``_compute_loss``: TRL's loss on planning-boosted advantages (HICRA: ``A + alpha * |A|`` on
-  query tokens), plus a Clip-Cov / KL-Cov correction ``policy_loss(with) - policy_loss(without)``
-  from :mod:`agents.training.losses` on the same tokens, which swaps TRL's clipped term for the
-  Clip-Cov / KL-Cov term on exactly the selected tokens.
+The loss is forksearch's own (:meth:`SearchGRPOTrainer._compute_loss`): every entropy lever of
+:class:`~agents.training.config.EntropyRegulation` is applied there, none by TRL.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import torch
 from datasets import Dataset
 from torch import Tensor
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
-from transformers.trainer_callback import PrinterCallback, ProgressCallback
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from trl import GRPOConfig, GRPOTrainer
+from trl.trainer.utils import nanmax, nanmin
 
 from agents.lm import LMPolicy
 from agents.rollout import rollout
 from agents.training.config import EntropyRegulation, RLPhaseConfig
 from agents.training.fused_head import keep_own_head
-from agents.training.losses import (
-    ClipCovConfig,
-    KLCovConfig,
-    LossType,
-    planning_boost,
-    policy_loss,
-)
+from agents.training.losses import POLICY_LOSSES, AdaptiveEntropyCoef, aggregate, planning_boost
 from agents.training.monitor import MeasuredTrainerMixin, PhaseMonitor
+from agents.training.trainer_run import run_trainer
 from corpora import Question
 from envs.batch import SearchEnvBatch
+
+#: The adaptive entropy controller's state, in each checkpoint folder.
+CONTROLLER_NAME = "entropy_controller.json"
+#: ``GRPOConfig`` fields whose TRL loss features :meth:`SearchGRPOTrainer._compute_loss` lacks,
+#: with the only value it accepts.
+_TRL_LOSS_DEFAULTS = {"use_vllm": False, "importance_sampling_level": "token", "delta": None,
+                      "off_policy_mask_threshold": None, "entropy_coef": 0.0,
+                      "use_adaptive_entropy": False}
 
 
 def env_reward(prompts: list[str], completions: list[str], reward: list[float],
@@ -76,28 +73,50 @@ def question_dataset(questions: Sequence[Question]) -> tuple[Dataset, dict[str, 
 
 
 class SearchGRPOTrainer(MeasuredTrainerMixin, GRPOTrainer):
-    """``GRPOTrainer`` whose completions are search episodes, with Clip-Cov / KL-Cov / HICRA.
+    """``GRPOTrainer`` whose completions are search episodes and whose loss is forksearch's.
+
+    Written for TRL >=1.16,<1.17; overrides:
+
+    - ``_generate_and_score_completions``: TRL's, plus the padded ``query_mask`` in the batch
+      (TRL gives extra rollout fields to reward functions only);
+    - ``_compute_loss``, whole: TRL's forward (``_get_per_token_logps_and_entropies``) and
+      forking-token mask (``get_high_entropy_mask``, applied as TRL's ``top_entropy_quantile``),
+      the HICRA boost ``A + alpha * |A|`` on query tokens, the registered policy loss
+      ``regulation.policy_loss``, TRL's ``beta`` KL-to-reference term, ``aggregate`` by
+      ``loss_type`` and the entropy bonus (static, or :class:`AdaptiveEntropyCoef`), logging
+      TRL's metric names plus the policy loss's statistics. TRL's vLLM, sequence-level
+      importance sampling, ``delta``, off-policy mask and entropy-bonus options are refused;
+    - ``_save_checkpoint`` / ``_load_optimizer_and_scheduler``: TRL's, plus the adaptive
+      controller's state (``CONTROLLER_NAME``) in each checkpoint.
 
     Args:
         monitor: The phase's monitor (episode figures, trigger, replay, checkpoints).
         policy: ``LMPolicy`` over the trained model; it plays the episodes.
         env_batch: Environments over the training split.
         qid_by_prompt: Question id of each dataset prompt.
-        regulation: Entropy-regulation settings (the TRL-native ones are in ``args``).
+        regulation: Entropy-regulation settings (every lever is read from here).
         **kwargs: ``GRPOTrainer`` arguments (``model``, ``args``, ``train_dataset``...).
     """
 
     def __init__(self, *, monitor: PhaseMonitor, policy: LMPolicy, env_batch: SearchEnvBatch,
                  qid_by_prompt: Mapping[str, str], regulation: EntropyRegulation,
                  **kwargs: Any) -> None:
+        args = kwargs.get("args")
+        refused = {k: getattr(args, k) for k, ok in _TRL_LOSS_DEFAULTS.items()
+                   if getattr(args, k, ok) != ok}
+        if refused:
+            expected = {k: _TRL_LOSS_DEFAULTS[k] for k in refused}
+            raise ValueError(f"SearchGRPOTrainer computes its own loss, without GRPOConfig "
+                             f"{refused}: expected {expected} (entropy levers belong in "
+                             "EntropyRegulation)")
         self.monitor, self.policy, self.env_batch = monitor, policy, env_batch
         self.qid_by_prompt, self.regulation = dict(qid_by_prompt), regulation
-        self.clip_cov = (ClipCovConfig(regulation.clip_cov_ratio, regulation.clip_cov_lb,
-                                       regulation.clip_cov_ub) if regulation.clip_cov else None)
-        self.kl_cov = (KLCovConfig(regulation.kl_cov_ratio, regulation.kl_cov_beta)
-                       if regulation.kl_cov else None)
+        self.policy_loss_fn = POLICY_LOSSES[regulation.policy_loss]
         self.cov_generator = torch.Generator().manual_seed(policy.seed)
-        self._train_forward: tuple[Tensor, Tensor] | None = None
+        self.entropy_control = AdaptiveEntropyCoef(
+            regulation.entropy_target, regulation.entropy_coef, regulation.entropy_coef_delta,
+            regulation.entropy_coef_max) if regulation.adaptive_entropy else None
+        self._entropy_window: Tensor | None = None  # [entropy sum, tokens] of this optimizer step
         super().__init__(reward_funcs=[env_reward],  # type: ignore[list-item]
                          rollout_func=search_rollout, **kwargs)
         keep_own_head(self.model, getattr(self, "ref_model", None), temperature=self.temperature)
@@ -112,17 +131,10 @@ class SearchGRPOTrainer(MeasuredTrainerMixin, GRPOTrainer):
             episodes = rollout(self.policy, self.env_batch, qids)
         finally:
             model.train(was_training)
-        self.monitor.observe(episodes, tokens=sum(
-            len(t.prompt_ids) + len(t.completion_ids) for t in episodes))
-        return {
-            "prompt_ids": [t.prompt_ids for t in episodes],
-            "completion_ids": [t.completion_ids for t in episodes],
-            "logprobs": [t.logprobs for t in episodes],
-            "env_mask": [t.env_mask for t in episodes],
-            "reward": [t.reward for t in episodes],
-            "query_mask": [t.query_mask for t in episodes],
-            "strategy_labels": [list(t.strategy_labels) for t in episodes],
-        }
+        self.monitor.observe(episodes, tokens=sum(len(t.tokens) for t in episodes))
+        rows = [{**t.tokens.rollout_fields(), "reward": t.reward,
+                 "strategy_labels": list(t.strategy_labels)} for t in episodes]
+        return {key: [row[key] for row in rows] for key in rows[0]} if rows else {}
 
     def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
         batch = super()._generate_and_score_completions(inputs)
@@ -133,63 +145,124 @@ class SearchGRPOTrainer(MeasuredTrainerMixin, GRPOTrainer):
             device=batch["completion_ids"].device)
         return batch
 
-    def _get_per_token_logps_and_entropies(self, *args: Any, **kwargs: Any) -> Any:
-        out = super()._get_per_token_logps_and_entropies(*args, **kwargs)
-        if kwargs.get("compute_entropy"):  # only the training forward of ``_compute_loss`` asks
-            self._train_forward = (out[0], out[1])
-        return out
-
     def _compute_loss(self, model: Any, inputs: dict[str, Any]) -> Tensor:
-        alpha = self.regulation.planning_boost
-        if alpha > 0:
-            inputs = {**inputs, "advantages": planning_boost(
-                inputs["advantages"], inputs["query_mask"], alpha)}
-        loss = super()._compute_loss(model, inputs)
-        forward, self._train_forward = self._train_forward, None
-        if (self.clip_cov is None and self.kl_cov is None) or forward is None:
-            return loss
-        return loss + self._cov_correction(inputs, *forward)
-
-    def _cov_correction(self, inputs: dict[str, Any], logp: Tensor, entropies: Tensor) -> Tensor:
-        """``policy_loss`` with Clip-Cov / KL-Cov minus without, scaled as TRL scales its loss."""
+        reg, completion_ids = self.regulation, inputs["completion_ids"]
         mask = inputs["completion_mask"]
         if "tool_mask" in inputs:
             mask = mask * inputs["tool_mask"]
+        logp, entropies, aux_loss = self._get_per_token_logps_and_entropies(
+            model, torch.cat([inputs["prompt_ids"], completion_ids], dim=1),
+            torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], dim=1),
+            completion_ids.size(1), compute_entropy=True, compute_aux_loss=self.aux_loss_enabled)
+        advantages = inputs["advantages"]
+        if reg.planning_boost > 0:
+            advantages = planning_boost(advantages, inputs["query_mask"], reg.planning_boost)
         old = inputs.get("old_per_token_logps")
         old = logp.detach() if old is None else old
-        keep = None
-        if self.top_entropy_quantile < 1.0:  # TRL's forking mask: both terms drop the same tokens
-            keep = self.get_high_entropy_mask(entropies, mask, 1 - self.top_entropy_quantile)
-        training = self.accelerator.unwrap_model(self.model).training
-        scale, normalizer = 1.0, None
-        if self.loss_type == "dapo":  # TRL's dapo denominator for one accumulation window
-            normalizer = inputs["num_items_in_batch"].clamp(min=1.0)
-            normalizer = normalizer / self.accelerator.num_processes
-            if training:
-                normalizer = normalizer * self.current_gradient_accumulation_steps
-                normalizer = normalizer / self.args.steps_per_generation  # type: ignore[attr-defined]
-        elif training:  # "grpo": TRL divides the mean by the accumulation steps
-            scale = 1.0 / self.current_gradient_accumulation_steps
+        per_token, stats = self.policy_loss_fn(logp, old, advantages, mask, reg,
+                                               self.cov_generator)
+        if reg.top_entropy_quantile < 1.0:  # forking tokens: TRL's rule, mask and placement
+            keep = self.get_high_entropy_mask(entropies, mask, 1 - reg.top_entropy_quantile)
+            per_token, mask_bonus = per_token * keep, mask * keep
+        else:
+            mask_bonus = mask
+        kl = None
+        if self.beta != 0.0:
+            ref = inputs["ref_per_token_logps"]
+            kl = torch.exp(ref - logp) - (ref - logp) - 1
+            if self.args.use_bias_correction_kl:
+                kl = kl * torch.exp(logp - old)
+            per_token = per_token + self.beta * kl
 
-        def loss(clip_cov: ClipCovConfig | None, kl_cov: KLCovConfig | None) -> tuple[Tensor, Any]:
-            return policy_loss(
-                logp, old, inputs["advantages"], mask, epsilon_low=self.epsilon_low,
-                epsilon_high=self.epsilon_high, clip_cov=clip_cov, kl_cov=kl_cov,
-                generator=self.cov_generator, loss_type=cast(LossType, self.loss_type),
-                keep_mask=keep,
-                normalizer=normalizer)
+        mode = "train" if self.model.training else "eval"
+        steps = self.current_gradient_accumulation_steps if mode == "train" else 1
+        if self.loss_type == "dapo":  # TRL's window: num_items_in_batch spans the generation
+            normalizer = inputs["num_items_in_batch"].clamp(min=1.0) / self.accelerator.num_processes
+            if mode == "train":
+                normalizer = normalizer * steps / self.args.steps_per_generation
+            policy_loss = loss = aggregate(per_token, mask, "dapo", normalizer=normalizer)
+        else:
+            policy_loss = aggregate(per_token, mask, self.loss_type,
+                                    max_completion_length=self.max_completion_length)
+            loss = policy_loss / steps
+        if reg.entropy_coef != 0.0 or self.entropy_control is not None:
+            loss = loss - self._entropy_bonus(entropies, mask_bonus, mode) / steps
+            self._metrics[mode]["policy_loss"].append(
+                self.accelerator.gather(policy_loss.detach()).nanmean().item())
+        if self.aux_loss_enabled:
+            loss = loss + self.router_aux_loss_coef * aux_loss / steps
+            self._metrics[mode]["aux_loss"].append(
+                self.accelerator.gather_for_metrics(aux_loss).mean().item())
+        self._log_loss_metrics(mode, mask, entropies, torch.exp(logp.detach() - old), advantages,
+                               kl, stats)
+        return loss
 
-        regulated, stats = loss(self.clip_cov, self.kl_cov)
-        plain, _ = loss(None, None)
-        mode = "train" if training else "eval"
-        for name in ("clip_cov_fraction", "kl_cov_fraction", "kl_cov_penalty"):
-            self._metrics[mode][name].append(stats[name])
-        return (regulated - plain) * scale
+    def _entropy_bonus(self, entropies: Tensor, mask: Tensor, mode: str) -> Tensor:
+        """``coef * mean entropy`` over ``mask``; steps the adaptive controller at step ends."""
+        control, sync = self.entropy_control, self.accelerator.sync_gradients
+        mean = (entropies * mask).sum() / mask.sum().clamp(min=1.0)
+        bonus = (control.applied if control else self.regulation.entropy_coef) * mean
+        if control is not None and mode == "train":
+            window = torch.stack([(entropies * mask).sum(), mask.sum().float()]).detach()
+            if self._entropy_window is not None:
+                window = window + self._entropy_window
+            self._entropy_window = window
+            if sync:  # the window's entropy over every rank sets the next step's coefficient
+                total = self.accelerator.reduce(window, reduction="sum")
+                control.update((total[0] / total[1].clamp(min=1.0)).item())
+                self._entropy_window = None
+        if mode == "train" and sync:
+            self._metrics[mode]["entropy_coef"].append(
+                control.coef if control else self.regulation.entropy_coef)
+        return bonus
+
+    def _log_loss_metrics(self, mode: str, mask: Tensor, entropies: Tensor, ratio: Tensor,
+                          advantages: Tensor, kl: Tensor | None, stats: dict[str, float]) -> None:
+        """Log TRL's loss metrics under TRL's names, then the policy loss's statistics."""
+        metrics, reg = self._metrics[mode], self.regulation
+
+        def mean(x: Tensor) -> float:
+            totals = self.accelerator.reduce(torch.stack([(x * mask).sum(), mask.sum().float()]),
+                                             reduction="sum")
+            return (totals[0] / totals[1].clamp(min=1.0)).item()
+
+        if kl is not None:
+            metrics["kl"].append(mean(kl))
+        metrics["entropy"].append(mean(entropies))
+        adv = advantages.unsqueeze(1) if advantages.dim() == 1 else advantages
+        low = ((ratio < 1 - reg.epsilon_low) & (adv < 0)).float()
+        high = ((ratio > 1 + reg.epsilon_high) & (adv > 0)).float()
+        for name, clipped in (("low", low), ("high", high), ("region", torch.maximum(low, high))):
+            metrics[f"clip_ratio/{name}_mean"].append(mean(clipped))
+        per_sequence = mask.sum(-1)
+        metrics["clip_ratio/low_min"].append(
+            nanmin(self.accelerator.gather((low * mask).sum(-1) / per_sequence)).item())
+        metrics["clip_ratio/high_max"].append(
+            nanmax(self.accelerator.gather((high * mask).sum(-1) / per_sequence)).item())
+        for name, value in stats.items():
+            metrics[name].append(value)
+
+    def _save_checkpoint(self, model: Any, trial: Any) -> None:
+        super()._save_checkpoint(model, trial)
+        if self.entropy_control is not None and self.args.should_save:
+            folder = f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+            path = Path(self._get_output_dir(trial=trial)) / folder / CONTROLLER_NAME
+            path.write_text(json.dumps(asdict(self.entropy_control)), encoding="utf-8")
+
+    def _load_optimizer_and_scheduler(self, checkpoint: str | None) -> None:
+        super()._load_optimizer_and_scheduler(checkpoint)
+        path = Path(checkpoint or ".") / CONTROLLER_NAME
+        if checkpoint and self.entropy_control is not None and path.exists():
+            self.entropy_control = AdaptiveEntropyCoef(**json.loads(path.read_text("utf-8")))
 
 
 def grpo_config(common: dict[str, Any], rl: RLPhaseConfig, reg: EntropyRegulation,
                 max_length: int) -> GRPOConfig:
-    """Build the ``GRPOConfig`` of an RL phase."""
+    """Build the ``GRPOConfig`` of an RL phase.
+
+    The clip and forking settings are recorded for TRL too; TRL's entropy bonus stays off
+    (:class:`SearchGRPOTrainer` applies ``reg``'s).
+    """
     return GRPOConfig(
         **common,
         per_device_train_batch_size=rl.questions_per_step * rl.num_generations,
@@ -205,15 +278,10 @@ def grpo_config(common: dict[str, Any], rl: RLPhaseConfig, reg: EntropyRegulatio
         temperature=rl.temperature,
         top_p=rl.top_p,
         scale_rewards=rl.scale_rewards,
-        max_completion_length=max_length,  # the episode cap (TRL's dr_grpo normalizer reads it)
+        max_completion_length=max_length,  # the episode cap (the dr_grpo normalizer reads it)
         epsilon=reg.epsilon_low,
         epsilon_high=reg.epsilon_high,
         top_entropy_quantile=reg.top_entropy_quantile,
-        entropy_coef=reg.entropy_coef,
-        use_adaptive_entropy=reg.adaptive_entropy,
-        entropy_target=reg.entropy_target,
-        entropy_coef_delta=reg.entropy_coef_delta,
-        entropy_coef_max=reg.entropy_coef_max,
         log_completions=False,
     )
 
@@ -239,11 +307,8 @@ def run_grpo(
         callbacks: Extra ``transformers`` callbacks.
     """
     dataset, qid_by_prompt = question_dataset(questions)
-    trainer = SearchGRPOTrainer(
+    run_trainer(SearchGRPOTrainer(
         monitor=monitor, policy=policy, env_batch=env_batch, qid_by_prompt=qid_by_prompt,
         regulation=regulation, model=model, args=args, train_dataset=dataset,
         processing_class=tokenizer, callbacks=[monitor, *callbacks],
-    )
-    for quiet in (PrinterCallback, ProgressCallback):
-        trainer.remove_callback(quiet)
-    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    ), resume_from)

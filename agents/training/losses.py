@@ -1,4 +1,4 @@
-"""Pure torch loss and mask functions for entropy-regulated GRPO.
+"""Per-token policy losses for entropy-regulated GRPO, registered by name, and their aggregation.
 
 Conventions shared by every function here:
 
@@ -8,64 +8,70 @@ Conventions shared by every function here:
   other tensor at ``mask == 0`` positions are never read into a result (they may be garbage,
   even ``inf``/``nan``) and receive exactly zero gradient;
 - ``advantages`` is ``[B]`` (one value per sequence, broadcast over ``T``) or ``[B, T]``;
-- ``logp`` are the current per-token log-probs (with grad), ``old_logp`` the sampling-time ones.
+- ``logp`` are the current per-token log-probs (with grad), ``old_logp`` the sampling-time ones;
+- a policy loss (:data:`POLICY_LOSSES`) returns the float32 per-token loss ``[B, T]``, exactly 0
+  where ``mask`` is 0, and a dict of float statistics; :func:`aggregate` reduces it to a scalar.
 
-Methods: forking tokens (Wang et al. 2025, arXiv 2506.01939), Clip-Cov / KL-Cov (Cui et al. 2025,
-arXiv 2505.22617; selection rules as in verl's ``compute_policy_loss_clip_cov`` and
-``compute_policy_loss_kl_cov``, ``verl/trainer/ppo/core_algos.py``), planning-token advantage
-boost (HICRA, arXiv 2509.03646), clip-higher (DAPO) and adaptive entropy control (Skywork-OR1).
+Aggregation (TRL's ``loss_type`` names), over the valid tokens only: ``grpo`` averages each
+sequence's tokens, then the ``B`` sequences (a sequence without valid tokens counts 0);
+``bnpo`` averages all tokens of the batch; ``dr_grpo`` sums and divides by
+``B * max_completion_length``; ``dapo`` sums and divides by a normalizer, the number of valid
+tokens of the whole accumulation window (default: of this batch).
+
+Methods: Clip-Cov / KL-Cov (Cui et al. 2025, arXiv 2505.22617; selection rules as in verl's
+``compute_policy_loss_clip_cov`` and ``compute_policy_loss_kl_cov``,
+``verl/trainer/ppo/core_algos.py``), planning-token advantage boost (HICRA, arXiv 2509.03646),
+clip-higher (DAPO) and adaptive entropy control (Skywork-OR1).
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Protocol
 
 import torch
 from torch import Tensor
 
+if TYPE_CHECKING:
+    from agents.training.config import EntropyRegulation
+
 __all__ = [
+    "POLICY_LOSSES",
     "AdaptiveEntropyCoef",
-    "ClipCovConfig",
-    "KLCovConfig",
+    "PolicyLoss",
+    "aggregate",
     "clip_cov_select",
-    "entropy_bonus",
-    "forking_mask",
     "kl_cov_select",
     "planning_boost",
-    "policy_loss",
+    "register_policy_loss",
     "token_covariance",
 ]
 
-LossType = Literal["dapo", "grpo"]
+
+class PolicyLoss(Protocol):
+    """A whole per-token policy loss (see the module docstring for the conventions)."""
+
+    def __call__(self, logp: Tensor, old_logp: Tensor, advantages: Tensor, mask: Tensor,
+                 reg: EntropyRegulation, generator: torch.Generator | None = None,
+                 ) -> tuple[Tensor, dict[str, float]]:
+        """Return the per-token loss ``[B, T]`` and the loss's statistics."""
+        ...
 
 
-@dataclass(frozen=True)
-class ClipCovConfig:
-    """Clip-Cov settings (Cui et al. 2025).
-
-    Attributes:
-        ratio: Fraction of the valid tokens whose gradient is cut (``r``).
-        lb: Lower bound (exclusive) of the covariance band eligible for selection.
-        ub: Upper bound (exclusive) of the covariance band eligible for selection.
-    """
-
-    ratio: float = 2e-4
-    lb: float = 1.0
-    ub: float = 5.0
+#: Policy losses by name (``EntropyRegulation.policy_loss``).
+POLICY_LOSSES: dict[str, PolicyLoss] = {}
 
 
-@dataclass(frozen=True)
-class KLCovConfig:
-    """KL-Cov settings (Cui et al. 2025).
-
-    Attributes:
-        ratio: Fraction of the valid tokens that get the KL penalty (``k``).
-        beta: Weight of the ``|logp - old_logp|`` penalty.
-    """
-
-    ratio: float = 2e-4
-    beta: float = 1.0
+def register_policy_loss(name: str) -> Callable[[PolicyLoss], PolicyLoss]:
+    """Register the decorated function in :data:`POLICY_LOSSES` under ``name``."""
+    def register(loss: PolicyLoss) -> PolicyLoss:
+        if name in POLICY_LOSSES:
+            raise ValueError(f"a policy loss named {name!r} is already registered")
+        POLICY_LOSSES[name] = loss
+        return loss
+    return register
 
 
 def _valid(mask: Tensor) -> Tensor:
@@ -78,35 +84,6 @@ def _expand_advantages(advantages: Tensor, like: Tensor) -> Tensor:
     if advantages.dim() == 1:
         advantages = advantages.unsqueeze(-1)
     return advantages.expand_as(like)
-
-
-def forking_mask(entropies: Tensor, mask: Tensor, rho: float = 0.2) -> Tensor:
-    """Mark the high-entropy "forking" tokens of a batch (Wang et al. 2025).
-
-    The threshold is ``torch.quantile(entropies[valid], 1 - rho)`` (linear interpolation) over
-    the valid tokens of the whole batch, and a valid token is kept when its entropy is
-    ``>= threshold``. ``rho = 1`` keeps every valid token; ``rho = 0`` keeps the maximum.
-    With ``N`` distinct values, exactly ``N - ceil((1 - rho) * (N - 1))`` tokens are kept. Ties:
-    every token equal to the threshold is kept, so with repeated values more than that many (and
-    more than a ``rho`` share) may be kept. This matches TRL's ``top_entropy_quantile`` rule.
-    ``torch.quantile`` accepts at most 2**24 valid tokens per call.
-
-    Args:
-        entropies: Per-token entropies ``[B, T]``.
-        mask: Valid-token mask ``[B, T]``.
-        rho: Share of valid tokens to keep, in ``[0, 1]``.
-
-    Returns:
-        Bool ``[B, T]`` mask, always False where ``mask`` is 0.
-    """
-    if not 0.0 <= rho <= 1.0:
-        raise ValueError(f"rho must be in [0, 1], got {rho}")
-    valid = _valid(mask)
-    if not bool(valid.any()):
-        return torch.zeros_like(valid)
-    values = entropies.detach().float()
-    threshold = torch.quantile(values[valid], 1.0 - rho)
-    return valid & (values >= threshold)
 
 
 def planning_boost(advantages: Tensor, query_mask: Tensor, alpha: float = 0.2) -> Tensor:
@@ -230,168 +207,141 @@ def kl_cov_select(cov: Tensor, mask: Tensor, k_ratio: float = 2e-4) -> Tensor:
     return selected
 
 
-def policy_loss(
-    logp: Tensor,
-    old_logp: Tensor,
-    advantages: Tensor,
-    mask: Tensor,
-    *,
-    epsilon_low: float = 0.2,
-    epsilon_high: float = 0.2,
-    clip_cov: ClipCovConfig | None = None,
-    kl_cov: KLCovConfig | None = None,
-    generator: torch.Generator | None = None,
-    loss_type: LossType = "dapo",
-    keep_mask: Tensor | None = None,
-    normalizer: float | Tensor | None = None,
-) -> tuple[Tensor, dict[str, float]]:
-    """Clipped PPO/GRPO policy loss with optional Clip-Cov and KL-Cov.
-
-    Per valid token, with ``ratio = exp(logp - old_logp)``:
-    ``pg = max(-A * ratio, -A * clamp(ratio, 1 - epsilon_low, 1 + epsilon_high))``.
-
-    - Clip-Cov: ``cov`` from :func:`token_covariance`; tokens chosen by :func:`clip_cov_select`
-      (tokens already clipped by the ratio clip are not eligible, as in verl) have their loss
-      multiplied by 0, so they give no gradient (and no loss value) but, as in verl, still count
-      in the denominator.
-    - KL-Cov: on the tokens chosen by :func:`kl_cov_select` the loss is the unclipped
-      ``-A * ratio + beta * |logp - old_logp|``. Other tokens keep the clipped loss; verl's KL-Cov
-      uses the unclipped loss on every token, which ``epsilon_low = epsilon_high = inf`` gives.
-    - A token chosen by both gets the Clip-Cov treatment (zero).
-
-    Aggregation: ``"dapo"`` sums over valid tokens and divides by ``normalizer`` (default: the
-    number of valid tokens in the batch); ``"grpo"`` averages over each sequence's valid tokens,
-    then over all ``B`` sequences (as TRL's ``"grpo"``; a sequence without valid tokens counts 0).
-
-    Args:
-        logp: Current per-token log-probs ``[B, T]`` (with grad).
-        old_logp: Sampling-time per-token log-probs ``[B, T]``.
-        advantages: ``[B]`` or ``[B, T]`` advantages.
-        mask: Valid-token mask ``[B, T]``; masked tokens get exactly zero gradient.
-        epsilon_low: Lower ratio clip.
-        epsilon_high: Upper ratio clip (clip-higher when > ``epsilon_low``).
-        clip_cov: Clip-Cov settings, or None to disable.
-        kl_cov: KL-Cov settings, or None to disable.
-        generator: Random generator for the Clip-Cov draw.
-        loss_type: ``"dapo"`` or ``"grpo"``.
-        keep_mask: Optional ``[B, T]`` mask multiplied into the per-token loss after selection,
-            without changing denominators (e.g. :func:`forking_mask`, as TRL applies
-            ``top_entropy_quantile``).
-        normalizer: Denominator for ``"dapo"`` (e.g. the token count of a whole accumulation
-            window); defaults to the number of valid tokens here.
+def _surrogate(logp: Tensor, old_logp: Tensor, advantages: Tensor, mask: Tensor,
+               reg: EntropyRegulation) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """The PPO terms, float32 and 0 on masked tokens.
 
     Returns:
-        ``(loss, stats)``: ``loss`` is a float32 scalar; ``stats`` holds floats
-        ``clip_cov_fraction`` and ``kl_cov_fraction`` (selected / valid tokens), ``clip_ratio``
-        (share of valid tokens whose loss uses the clipped branch, i.e. clipped term > unclipped
-        term) and ``kl_cov_penalty`` (mean ``beta * |logp - old_logp|`` over the KL-Cov tokens,
-        0 if none).
+        ``(valid, log_ratio, adv, unclipped, ppo)``: the bool mask, ``logp - old_logp``, the
+        ``[B, T]`` advantages, ``-A * ratio`` and the clipped surrogate
+        ``max(-A * ratio, -A * clamp(ratio, 1 - epsilon_low, 1 + epsilon_high))``.
     """
-    if loss_type not in ("dapo", "grpo"):
-        raise ValueError(f"loss_type must be 'dapo' or 'grpo', got {loss_type!r}")
     valid = _valid(mask)
     zero = torch.zeros((), dtype=torch.float32, device=logp.device)
     # Select before any arithmetic so garbage on masked tokens never reaches forward or backward.
-    # Computed in float32 whatever the input precision.
     log_ratio = torch.where(valid, logp.float() - old_logp.detach().float(), zero)
     adv = torch.where(valid, _expand_advantages(advantages.detach(), logp).float(), zero)
     ratio = torch.exp(log_ratio)
     unclipped = -adv * ratio
-    clipped = -adv * torch.clamp(ratio, 1.0 - epsilon_low, 1.0 + epsilon_high)
-    per_token = torch.maximum(unclipped, clipped)
-    clip_active = valid & (clipped > unclipped)
-
-    n_valid = int(valid.sum().item())
-    stats = {"clip_cov_fraction": 0.0, "kl_cov_fraction": 0.0, "kl_cov_penalty": 0.0}
-    if clip_cov is not None or kl_cov is not None:
-        cov = token_covariance(logp, adv, valid)
-        if kl_cov is not None:
-            kl_sel = kl_cov_select(cov, valid, kl_cov.ratio)
-            penalty = kl_cov.beta * log_ratio.abs()
-            per_token = torch.where(kl_sel, unclipped + penalty, per_token)
-            clip_active = clip_active & ~kl_sel
-            n_kl = int(kl_sel.sum().item())
-            stats["kl_cov_fraction"] = n_kl / max(n_valid, 1)
-            if n_kl:
-                stats["kl_cov_penalty"] = float(penalty.detach()[kl_sel].mean().item())
-        if clip_cov is not None:
-            cc_sel = clip_cov_select(
-                cov, valid, clip_cov.ratio, clip_cov.lb, clip_cov.ub, generator, exclude=clip_active
-            )
-            per_token = torch.where(cc_sel, zero, per_token)
-            stats["clip_cov_fraction"] = int(cc_sel.sum().item()) / max(n_valid, 1)
-    stats["clip_ratio"] = int(clip_active.sum().item()) / max(n_valid, 1)
-
-    if keep_mask is not None:
-        per_token = torch.where(_valid(keep_mask), per_token, zero)
-    per_token = torch.where(valid, per_token, zero)
-
-    if loss_type == "dapo":
-        denom = normalizer if normalizer is not None else max(n_valid, 1)
-        loss = per_token.sum() / denom
-    else:
-        per_seq = valid.sum(dim=-1).clamp(min=1).float()
-        loss = (per_token.sum(dim=-1) / per_seq).mean()
-    return loss, stats
+    clipped = -adv * torch.clamp(ratio, 1.0 - reg.epsilon_low, 1.0 + reg.epsilon_high)
+    return valid, log_ratio, adv, unclipped, torch.maximum(unclipped, clipped)
 
 
-def entropy_bonus(entropies: Tensor, mask: Tensor) -> Tensor:
-    """Mean entropy over the valid tokens (0 if none), for a loss term ``-coef * H``.
+@register_policy_loss("clip")
+def clip_loss(logp: Tensor, old_logp: Tensor, advantages: Tensor, mask: Tensor,
+              reg: EntropyRegulation, generator: torch.Generator | None = None,
+              ) -> tuple[Tensor, dict[str, float]]:
+    """PPO/GRPO clipped surrogate, clip-higher when ``epsilon_high > epsilon_low``; no stats."""
+    return _surrogate(logp, old_logp, advantages, mask, reg)[4], {}
+
+
+@register_policy_loss("clip_cov")
+def clip_cov_loss(logp: Tensor, old_logp: Tensor, advantages: Tensor, mask: Tensor,
+                  reg: EntropyRegulation, generator: torch.Generator | None = None,
+                  ) -> tuple[Tensor, dict[str, float]]:
+    """Clip-Cov: the clipped surrogate, with the loss of a few high-covariance tokens set to 0.
+
+    The tokens are drawn by :func:`clip_cov_select` (``clip_cov_ratio``, ``clip_cov_lb``,
+    ``clip_cov_ub``; tokens already clipped by the ratio clip are not eligible, as in verl)
+    from :func:`token_covariance`. They give no gradient and no loss value, but still count in
+    the aggregation's denominators. Stats: ``clip_cov_fraction`` (selected / valid tokens).
+    """
+    valid, _, adv, unclipped, ppo = _surrogate(logp, old_logp, advantages, mask, reg)
+    selected = clip_cov_select(token_covariance(logp, adv, valid), valid, reg.clip_cov_ratio,
+                               reg.clip_cov_lb, reg.clip_cov_ub, generator,
+                               exclude=valid & (ppo > unclipped))
+    fraction = int(selected.sum().item()) / max(int(valid.sum().item()), 1)
+    return torch.where(selected, torch.zeros_like(ppo), ppo), {"clip_cov_fraction": fraction}
+
+
+@register_policy_loss("kl_cov")
+def kl_cov_loss(logp: Tensor, old_logp: Tensor, advantages: Tensor, mask: Tensor,
+                reg: EntropyRegulation, generator: torch.Generator | None = None,
+                ) -> tuple[Tensor, dict[str, float]]:
+    """KL-Cov: the clipped surrogate, with a KL penalty on the top-k covariance tokens.
+
+    On the tokens chosen by :func:`kl_cov_select` (``kl_cov_ratio``) from
+    :func:`token_covariance`, the loss is the unclipped ``-A * ratio + kl_cov_beta *
+    |logp - old_logp|``; other tokens keep the clipped loss (verl's KL-Cov uses the unclipped
+    loss on every token, which ``epsilon_low = epsilon_high = inf`` gives). Stats:
+    ``kl_cov_fraction`` (selected / valid tokens) and ``kl_cov_penalty`` (mean penalty over the
+    selected tokens, 0 if none).
+    """
+    valid, log_ratio, adv, unclipped, ppo = _surrogate(logp, old_logp, advantages, mask, reg)
+    selected = kl_cov_select(token_covariance(logp, adv, valid), valid, reg.kl_cov_ratio)
+    penalty = reg.kl_cov_beta * log_ratio.abs()
+    n_selected = int(selected.sum().item())
+    stats = {"kl_cov_fraction": n_selected / max(int(valid.sum().item()), 1),
+             "kl_cov_penalty": float(penalty.detach()[selected].mean()) if n_selected else 0.0}
+    return torch.where(selected, unclipped + penalty, ppo), stats
+
+
+def aggregate(per_token: Tensor, mask: Tensor, loss_type: str, *,
+              max_completion_length: int | None = None,
+              normalizer: float | Tensor | None = None) -> Tensor:
+    """Reduce a per-token loss to a scalar as ``loss_type`` says (see the module docstring).
 
     Args:
-        entropies: Per-token entropies ``[B, T]`` (with grad).
+        per_token: Per-token loss ``[B, T]``.
         mask: Valid-token mask ``[B, T]``.
+        loss_type: ``grpo``, ``bnpo``, ``dr_grpo`` or ``dapo``.
+        max_completion_length: ``dr_grpo``'s fixed length.
+        normalizer: ``dapo``'s denominator (default: the valid tokens of this batch).
 
     Returns:
-        Scalar mean entropy.
+        The scalar loss.
     """
     valid = _valid(mask)
-    zero = torch.zeros((), dtype=entropies.dtype, device=entropies.device)
-    return torch.where(valid, entropies, zero).sum() / valid.sum().clamp(min=1)
+    total = torch.where(valid, per_token, torch.zeros_like(per_token))
+    if loss_type == "grpo":
+        return (total.sum(-1) / valid.sum(-1).clamp(min=1)).mean()
+    if loss_type == "bnpo":
+        return total.sum() / valid.sum().clamp(min=1)
+    if loss_type == "dr_grpo":
+        if max_completion_length is None:
+            raise ValueError("loss_type 'dr_grpo' needs max_completion_length")
+        return total.sum() / (total.size(0) * max_completion_length)
+    if loss_type == "dapo":
+        return total.sum() / (valid.sum().clamp(min=1) if normalizer is None else normalizer)
+    raise ValueError(f"loss_type must be 'grpo', 'bnpo', 'dr_grpo' or 'dapo', got {loss_type!r}")
 
 
 @dataclass
 class AdaptiveEntropyCoef:
-    """Adaptive entropy-bonus coefficient (Skywork-OR1, as TRL's ``use_adaptive_entropy``).
+    """Adaptive entropy-bonus coefficient (Skywork-OR1, with TRL's ``use_adaptive_entropy`` rule).
 
-    Each :meth:`update` adds ``step`` to ``coef`` when the entropy is at or below ``target`` and
-    subtracts it when above, clamped to ``[coef_min, coef_max]``. Skywork-OR1 applies the bonus only
-    while entropy is at or below target; :meth:`effective` returns that gated value.
+    At the end of each optimizer step :meth:`update` takes the step's mean token entropy: the
+    coefficient grows by ``step`` when it is at or below ``target`` and shrinks by ``step`` when
+    above, clamped to ``[coef_min, coef_max]``. During a step the bonus uses :attr:`applied`:
+    the coefficient while the last measured entropy is at or below target, else 0 (so 0 before
+    the first measurement).
 
     Attributes:
         target: Target mean token entropy (nats).
         coef: Current coefficient.
         step: Additive step per update.
-        coef_min: Lower clamp.
         coef_max: Upper clamp.
+        coef_min: Lower clamp.
+        last_entropy: Entropy of the last update (``inf`` before the first).
     """
 
     target: float
     coef: float = 0.0
     step: float = 0.005
-    coef_min: float = 0.0
     coef_max: float = 1.0
+    coef_min: float = 0.0
+    last_entropy: float = math.inf
 
-    def __post_init__(self) -> None:
-        if self.coef_min > self.coef_max:
-            raise ValueError(f"coef_min {self.coef_min} > coef_max {self.coef_max}")
-        if self.step < 0:
-            raise ValueError(f"step must be >= 0, got {self.step}")
-        self.coef = min(max(self.coef, self.coef_min), self.coef_max)
+    @property
+    def applied(self) -> float:
+        """The coefficient to apply now."""
+        return self.coef if self.last_entropy <= self.target else 0.0
 
-    def update(self, current_entropy: float) -> float:
-        """Move the coefficient one step toward restoring the target entropy.
-
-        Args:
-            current_entropy: Mean token entropy measured this step.
-
-        Returns:
-            The new coefficient.
-        """
-        delta = self.step if current_entropy <= self.target else -self.step
-        self.coef = min(max(self.coef + delta, self.coef_min), self.coef_max)
+    def update(self, entropy: float) -> float:
+        """Record one optimizer step's mean token entropy; return the new coefficient."""
+        if entropy <= self.target:
+            self.coef = min(self.coef + self.step, self.coef_max)
+        else:
+            self.coef = max(self.coef - self.step, self.coef_min)
+        self.last_entropy = entropy
         return self.coef
-
-    def effective(self, current_entropy: float) -> float:
-        """Return the coefficient to apply: ``coef`` at or below target, else 0."""
-        return self.coef if current_entropy <= self.target else 0.0

@@ -1,9 +1,5 @@
 """Run a whole training schedule: SFT and RL phases, measured, checkpointed and resumable.
 
-Usage until the Hydra CLI exists::
-
-    python -m agents.training.runner --preset smoke --run-dir runs/smoke [--resume]
-
 Every phase starts from the model folder the run state names (so a resumed run and an
 uninterrupted one start each phase alike), trains in place with its own optimizer, and ends by
 saving the model and committing the state. See :mod:`agents.training.checkpoint` for what is on
@@ -12,13 +8,12 @@ disk and :mod:`agents.training.metrics` for ``metrics.jsonl``.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import logging
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +21,9 @@ import datasets
 import transformers
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
 
-import corpora
-from agents.lm import LMPolicy, load_model_and_tokenizer
-from agents.lm.model import TINY
+from agents.build import build_retriever, load_corpus, load_model, make_envs, make_policy
+from agents.evaluation import summarize
+from agents.lm import LMPolicy
 from agents.rollout import rollout
 from agents.training.checkpoint import (
     PhaseRecord,
@@ -45,13 +40,10 @@ from agents.training.grpo import grpo_config, run_grpo
 from agents.training.lora import attach_adapters, merge_adapters
 from agents.training.metrics import METRICS_NAME, MetricsLog, episode_stats
 from agents.training.monitor import PhaseInfo, PhaseMonitor
-from agents.training.presets import PRESETS
 from agents.training.schedule import EntropyTrigger, Schedule
 from agents.training.sft import run_sft
 from agents.training.trainer_args import common_args, resolve_device
 from agents.trajectory import load_jsonl, save_jsonl
-from envs.batch import SearchEnvBatch
-from envs.search_env import SearchEnv
 
 log = logging.getLogger(__name__)
 
@@ -88,21 +80,13 @@ class Run:
         self.cfg, self.run_dir, self.callbacks = cfg, Path(run_dir), list(callbacks)
         self.device = resolve_device(cfg.model.device)
         self.metrics = MetricsLog(self.run_dir / METRICS_NAME)
-        env = cfg.env
-        self.corpus = corpora.load(env.corpus, **env.corpus_options)
-        retriever = corpora.make_retriever(env.retriever, self.corpus, **env.retriever_options)
-
-        def batch(split: str, size: int) -> SearchEnvBatch:
-            return SearchEnvBatch([
-                SearchEnv(self.corpus, split, retriever, top_k=env.top_k, max_turns=env.max_turns,
-                          reward=env.reward, format_penalty=env.format_penalty)
-                for _ in range(size)])
-
+        self.corpus = load_corpus(cfg.corpus)
+        self.retriever = build_retriever(cfg.retriever, self.corpus)
         self.train_questions = self.corpus.split("train")[: cfg.demos.max_questions]
         self.dev_qids = [q.qid for q in self.corpus.split(cfg.eval.split)][: cfg.eval.max_questions]
-        self.train_batch = batch("train", env.batch_size)
-        self.dev_batch = batch(cfg.eval.split, min(env.batch_size,
-                                                   len(self.dev_qids) * cfg.eval.samples))
+        self.train_batch = make_envs(self.corpus, self.retriever, cfg.env, "train")
+        self.dev_batch = make_envs(self.corpus, self.retriever, cfg.env, cfg.eval.split,
+                                   min(cfg.env.batch_size, len(self.dev_qids) * cfg.eval.samples))
         self.schedule = Schedule(cfg.schedule, cfg.sft.steps)
         self.replay = ReplayBuffer() if cfg.schedule.replay else None
         self.state = self._open()
@@ -132,11 +116,8 @@ class Run:
     def _initialise(self) -> RunState:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.run_dir / "config.json", json.dumps(asdict(self.cfg), indent=1))
-        m = self.cfg.model
-        sizes: dict[str, Any] = (dict(m.tiny, smear_keys=m.smear_keys, pointer=m.pointer)
-                                 if m.name == TINY else {})
-        model, tokenizer = load_model_and_tokenizer(m.name, self.corpus, seed=self.cfg.seed,
-                                                    device=self.device, **sizes)
+        model, tokenizer = load_model(self.cfg.model.name, self.cfg.model, self.corpus,
+                                      seed=self.cfg.seed)
         self._save_model(model, tokenizer, "models/init")
         pool = build_pool(self.train_batch, [q.qid for q in self.train_questions],
                           self.cfg.demos.strategies, self.cfg.demos.max_searches,
@@ -209,7 +190,7 @@ class Run:
         lora = self.cfg.model.lora
         # Adapter checkpoints hold no base weights: they go back on the phase's starting model.
         source = self.state.model if lora else phase.checkpoint or self.state.model
-        model, tokenizer = load_model_and_tokenizer(str(self.run_dir / source), device=self.device)
+        model, tokenizer = load_model(str(self.run_dir / source), self.cfg.model)
         if lora:
             checkpoint = self.run_dir / phase.checkpoint if phase.checkpoint else None
             model = attach_adapters(model, self.cfg.model, checkpoint)
@@ -224,12 +205,8 @@ class Run:
 
     def _policy(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
                 temperature: float, seed: int, name: str) -> LMPolicy:
-        m = self.cfg.model
-        chat = (m.use_chat_template if m.use_chat_template is not None
-                else bool(getattr(tokenizer, "chat_template", None)))
-        return LMPolicy(model, tokenizer, temperature=temperature, top_p=self.cfg.rl.top_p,
-                        max_new_tokens=m.max_new_tokens, max_length=m.max_length, name=name,
-                        use_chat_template=chat, seed=seed)
+        return make_policy(model, tokenizer, self.cfg.model, temperature=temperature,
+                           top_p=self.cfg.rl.top_p, seed=seed, name=name)
 
     def _monitor(self, phase: PhaseRecord, tokenizer: PreTrainedTokenizerBase) -> PhaseMonitor:
         def evaluate(model: PreTrainedModel) -> dict[str, float]:
@@ -297,6 +274,20 @@ class Run:
         log.info("phase %s done: %s", phase.name, {k: phase.summary.get(k) for k in
                                                    ("steps_per_s", "dev_em")})
 
+    def test(self) -> dict[str, Any]:
+        """Episodes of the final model on ``cfg.test``'s split: accuracy, pass@k, diversity.
+
+        The first 200 episodes go to ``test_trajectories_sample.jsonl``.
+        """
+        test = self.cfg.test
+        model, tokenizer = load_model(str(self.run_dir / self.state.model), self.cfg.model)
+        policy = self._policy(model, tokenizer, test.temperature, self.cfg.seed, "final")
+        qids = [q.qid for q in self.corpus.split(test.split)][: test.max_questions]
+        batch = make_envs(self.corpus, self.retriever, self.cfg.env, test.split)
+        episodes = rollout(policy, batch, qids, samples=test.samples, progress=self.cfg.progress)
+        save_jsonl(episodes[:200], self.run_dir / "test_trajectories_sample.jsonl")
+        return summarize(episodes, k=test.samples, seed=self.cfg.seed)
+
     def summary(self) -> dict[str, Any]:
         """Per-phase figures and the final model's location."""
         return {"run_dir": str(self.run_dir), "steps": self.state.global_step,
@@ -324,20 +315,3 @@ def train(cfg: TrainConfig, run_dir: Path,
         final held-out figures (``dev_em``, ``dev_strategy_entropy``...).
     """
     return Run(cfg, run_dir, callbacks).execute()
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m agents.training.runner``: run a preset configuration."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="smoke")
-    parser.add_argument("--run-dir", type=Path, required=True)
-    parser.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    cfg = replace(PRESETS[args.preset](), resume=args.resume)
-    summary = train(cfg, args.run_dir)
-    print(json.dumps(summary, indent=1))
-
-
-if __name__ == "__main__":
-    main()

@@ -17,7 +17,6 @@ from typing import Any
 import torch
 from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
-from transformers.trainer_callback import PrinterCallback, ProgressCallback
 from trl import SFTConfig, SFTTrainer
 from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 from trl.trainer.utils import pad
@@ -27,6 +26,7 @@ from agents.lm import LMPolicy
 from agents.training.config import SFTPhaseConfig
 from agents.training.fused_head import keep_own_head
 from agents.training.monitor import MeasuredTrainerMixin, PhaseMonitor
+from agents.training.trainer_run import run_trainer
 from agents.trajectory import Trajectory
 from envs.protocol import render_prompt
 
@@ -174,12 +174,9 @@ def run_sft(
         packing=False,
     )
     dataset = demonstration_dataset(policy, demos, policy.max_length)
-    trainer = DemoSFTTrainer(
+    run_trainer(DemoSFTTrainer(
         monitor=monitor, demos=demos, model=model, args=args, train_dataset=dataset,
         processing_class=tokenizer, data_collator=DemoCollator(policy.pad_id),
         callbacks=[monitor, *callbacks],
-    )
-    for quiet in (PrinterCallback, ProgressCallback):
-        trainer.remove_callback(quiet)
-    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    ), resume_from)
 

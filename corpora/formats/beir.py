@@ -19,14 +19,12 @@ from corpora.formats.jsonio import (
 )
 from corpora.formats.questions import QuestionSet, answer_tuple, unique_ids
 from corpora.records import SPLITS, Corpus, Document, Question
-from corpora.registry import register_corpus
 
 DOC_FIELDS = ("_id", "title", "text")
 QUERY_FIELDS = ("_id", "text")
 QRELS_HEADER = ("query-id", "corpus-id", "score")
 
 
-@register_corpus("beir")
 def load_beir(path: PathLike | None = None, answers_field: str | None = None) -> Corpus:
     """Load a BEIR dataset folder.
 

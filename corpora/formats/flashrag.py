@@ -8,14 +8,12 @@ from corpora.formats.documents import SourcedDocuments
 from corpora.formats.jsonio import PathLike, Record, check_type, iter_records, require
 from corpora.formats.questions import QuestionSet, answer_tuple
 from corpora.formats.splits import check_split
-from corpora.records import Corpus, Question
-from corpora.registry import register_corpus
+from corpora.records import Corpus, Question, split_contents
 
 DOC_FIELDS = ("id", "contents")
 QA_FIELDS = ("question", "golden_answers")
 
 
-@register_corpus("flashrag")
 def load_flashrag(
     corpus_path: PathLike | None = None, qa_paths: Mapping[str, PathLike] | None = None
 ) -> Corpus:
@@ -23,8 +21,7 @@ def load_flashrag(
 
     Args:
         corpus_path: JSONL (optionally ``.gz``) of ``{"id", "contents"}`` where ``contents`` is
-            ``'"Title"\ntext'``: the first line is the title (surrounding double quotes are
-            stripped), the rest the text; without a newline the title is empty. Required.
+            ``'"Title"\ntext'``, split by ``corpora.records.split_contents``. Required.
         qa_paths: Split name (``train``, ``dev``, ``test``) to a JSONL file of ``{"id"?,
             "question", "golden_answers", "hops"?}``; ``None``: documents only.
 
@@ -50,17 +47,6 @@ def load_flashrag(
         for index, (where, record) in enumerate(iter_records(file, "qa_paths")):
             questions.add(_question(record, where, split, index), where)
     return Corpus("flashrag", docs.build()[0], questions.questions())
-
-
-def split_contents(contents: str) -> tuple[str, str]:
-    r"""Split FlashRAG ``contents`` into ``(title, text)``: ``'"Paris"\nParis is ...'``."""
-    first, newline, rest = contents.strip().partition("\n")
-    if not newline:
-        return "", first
-    title = first.strip()
-    if len(title) >= 2 and title.startswith('"') and title.endswith('"'):
-        title = title[1:-1]
-    return title.strip(), rest.strip()
 
 
 def _question(record: Record, where: str, split: str, index: int) -> Question:

@@ -10,7 +10,6 @@ from corpora.formats.questions import QuestionSet, answer_tuple, unique_ids
 from corpora.formats.splits import records_with_splits
 from corpora.paths import data_dir
 from corpora.records import Corpus, Question
-from corpora.registry import register_corpus
 
 #: The shipped samples, relative to ``data_dir()``, loaded when ``path`` is not given.
 DEFAULT_FILES = (
@@ -20,7 +19,6 @@ DEFAULT_FILES = (
 FIELDS = ("_id", "question", "answer", "supporting_facts", "context")
 
 
-@register_corpus("hotpotqa")
 def load_hotpotqa(
     path: PathOption | None = None, split: str | None = None, dev_fraction: float = 0.25
 ) -> Corpus:

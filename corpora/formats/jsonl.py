@@ -16,13 +16,11 @@ from corpora.formats.jsonio import (
 from corpora.formats.questions import QuestionSet, answer_tuple, unique_ids
 from corpora.formats.splits import check_split
 from corpora.records import SPLITS, Corpus, Question
-from corpora.registry import register_corpus
 
 DOC_FIELDS = ("doc_id", "title", "text")
 QUESTION_FIELDS = ("qid", "question", "answers")
 
 
-@register_corpus("jsonl")
 def load_jsonl(
     path: PathLike | None = None, questions_path: PathLike | None = None, split: str = "test"
 ) -> Corpus:

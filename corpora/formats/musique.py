@@ -8,7 +8,6 @@ from corpora.formats.questions import QuestionSet, answer_tuple, unique_ids
 from corpora.formats.splits import records_with_splits
 from corpora.paths import data_dir
 from corpora.records import Corpus, Question
-from corpora.registry import register_corpus
 
 #: The shipped samples, relative to ``data_dir()``, loaded when ``path`` is not given.
 DEFAULT_FILES = (
@@ -19,7 +18,6 @@ FIELDS = ("id", "paragraphs", "question", "question_decomposition", "answer")
 PARAGRAPH_FIELDS = ("idx", "title", "paragraph_text", "is_supporting")
 
 
-@register_corpus("musique")
 def load_musique(
     path: PathOption | None = None,
     split: str | None = None,

@@ -10,7 +10,6 @@ from corpora.formats.questions import QuestionSet, answer_tuple, unique_ids
 from corpora.formats.splits import index_splits
 from corpora.paths import data_dir
 from corpora.records import Corpus, Question
-from corpora.registry import register_corpus
 
 #: The shipped sample, relative to ``data_dir()``, loaded when ``path`` is not given.
 DEFAULT_FILE = "nq_open/nq-open-oracle.jsonl.gz"
@@ -18,7 +17,6 @@ FIELDS = ("question", "answers", "ctxs")
 CTX_FIELDS = ("title", "text")
 
 
-@register_corpus("nq_open")
 def load_nq_open(
     path: PathLike | None = None,
     max_questions: int | None = 1000,

@@ -8,9 +8,10 @@ Layout: one folder per entry under ``<root>/`` (default ``corpora.paths.cache_di
 
 The key changes whenever the documents (``Corpus.fingerprint``) or an index-changing setting
 change, so a stale index is never loaded: the new key simply has no entry yet and is built.
-Entries are built in a temporary folder beside the final one and published with ``os.replace``,
-so readers never see half-written files. An entry whose manifest is missing or does not match
-its files, or whose files fail to load, is rebuilt and replaced (with a warning), never fatal.
+Entries are built in a temporary folder beside the final one and published atomically
+(``corpora.atomic.publish``), so readers never see half-written files. An entry whose manifest
+is missing or does not match its files, or whose files fail to load, is rebuilt and replaced
+(with a warning), never fatal.
 Failing to *write* the cache (read-only disk, full disk) only warns: the built index is used.
 """
 
@@ -20,14 +21,12 @@ import hashlib
 import json
 import logging
 import os
-import shutil
-import tempfile
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from corpora.atomic import publish
 from corpora.paths import cache_dir
 from corpora.records import Corpus
 
@@ -67,6 +66,17 @@ def _manifest(folder: Path) -> dict[str, dict[str, Any]]:
             rel = path.relative_to(folder).as_posix()
             files[rel] = {"size": path.stat().st_size, "sha256": _sha256(path)}
     return files
+
+
+def _identity(corpus: Corpus, backend: str, settings: Mapping[str, Any]) -> dict[str, Any]:
+    # The manifest fields an entry must match to be loaded.
+    return {
+        "format": CACHE_FORMAT,
+        "backend": backend,
+        "fingerprint": corpus.fingerprint,
+        "n_docs": len(corpus.documents),
+        "settings_hash": settings_hash(settings),
+    }
 
 
 class CorruptCacheEntry(Exception):
@@ -135,14 +145,7 @@ class IndexCache:
         if not meta_path.is_file():
             raise CorruptCacheEntry(f"no {META_FILE} (partial entry)")
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        expected = {
-            "format": CACHE_FORMAT,
-            "backend": backend,
-            "fingerprint": corpus.fingerprint,
-            "n_docs": len(corpus.documents),
-            "settings_hash": settings_hash(settings),
-        }
-        for name, value in expected.items():
+        for name, value in _identity(corpus, backend, settings).items():
             if meta.get(name) != value:
                 raise CorruptCacheEntry(f"{name} is {meta.get(name)!r}, expected {value!r}")
         files = meta.get("files")
@@ -166,41 +169,21 @@ class IndexCache:
         settings: Mapping[str, Any],
         save: Callable[[T, Path], None],
     ) -> None:
-        tmp: Path | None = None
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", suffix=".tmp", dir=self.root))
-            tmp.chmod(0o755)  # mkdtemp makes it private; a published entry is a plain folder
-            save(index, tmp)
+        def write(folder: Path) -> None:
+            folder.mkdir()
+            save(index, folder)
             meta = {
-                "format": CACHE_FORMAT,
-                "backend": backend,
+                **_identity(corpus, backend, settings),
                 "corpus_name": corpus.name,
-                "fingerprint": corpus.fingerprint,
-                "n_docs": len(corpus.documents),
                 "settings": dict(settings),
-                "settings_hash": settings_hash(settings),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                "files": _manifest(tmp),
+                "files": _manifest(folder),
             }
-            (tmp / META_FILE).write_text(
+            (folder / META_FILE).write_text(
                 json.dumps(meta, indent=2, sort_keys=True, default=str), encoding="utf-8"
             )
-            if entry.exists():
-                # os.replace cannot overwrite a non-empty folder: move the bad entry aside first.
-                trash = entry.with_name(f".{entry.name}.{uuid.uuid4().hex[:8]}.old")
-                os.replace(entry, trash)
-                shutil.rmtree(trash, ignore_errors=True)
-            try:
-                os.replace(tmp, entry)
-            except OSError:
-                # Another process published the same entry first; theirs is as good as ours.
-                if not (entry / META_FILE).is_file():
-                    raise
-            else:
-                tmp = None
+
+        try:
+            publish(entry, write, replace=True)
         except Exception as err:  # an unwritable cache is not fatal
             log.warning("could not write index cache entry %s: %s", entry, err)
-        finally:
-            if tmp is not None:
-                shutil.rmtree(tmp, ignore_errors=True)

@@ -15,7 +15,7 @@ import urllib.request
 from collections.abc import Mapping
 from typing import Any
 
-from corpora.records import Corpus, Document
+from corpora.records import Corpus, Document, split_contents
 from corpora.retrieval.base import Hit
 from corpora.retrieval.ranking import check_search_args
 
@@ -24,12 +24,6 @@ _ID_FIELDS = ("id", "doc_id", "_id", "docid")
 
 class RemoteRetrievalError(RuntimeError):
     """The server could not be reached, failed, or answered in an unexpected shape."""
-
-
-def _split_contents(contents: str) -> tuple[str, str]:
-    r"""Search-R1 corpora store ``'"Title"\\nText'`` in ``contents``."""
-    first, _, rest = contents.partition("\n")
-    return first.strip().strip('"'), rest
 
 
 class RemoteRetriever:
@@ -129,8 +123,7 @@ class RemoteRetriever:
             raw, score = item, 0.0  # a server that ignored return_scores
         else:
             raise RemoteRetrievalError(f"{self.endpoint}: unexpected hit {item!r:.200}")
-        contents = str(raw.get("contents", ""))
-        title, text = _split_contents(contents) if contents else ("", "")
+        title, text = split_contents(str(raw.get("contents", "")))
         title = str(raw.get("title", title))
         text = str(raw.get("text", text))
         doc_id = next((str(raw[f]) for f in _ID_FIELDS if raw.get(f) is not None), None)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 
 from corpora.records import Corpus
-from corpora.registry import register_corpus
 from corpora.synthetic.documents import world_documents
 from corpora.synthetic.questions import HOLDOUTS, QTYPES, world_questions
 from corpora.synthetic.world import World, build_world
@@ -20,7 +19,6 @@ SIZES: dict[str, tuple[int, int, int, int, int, int, int]] = {
 SPLIT_FRACTIONS = {"train": 0.7, "dev": 0.1, "test": 0.2}
 
 
-@register_corpus("synthetic")
 def load_synthetic(
     size: str = "default", seed: int = 0, twin_fraction: float = 0.15, holdout: str = "entity"
 ) -> Corpus:

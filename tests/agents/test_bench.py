@@ -1,23 +1,23 @@
 import json
 import subprocess
-import sys
 
 import pytest
-from hydra import compose, initialize_config_dir
 
 from agents.cli.bench import run_bench
-from agents.cli.build import CONF_DIR
+from agents.cli.schema import BenchConfig, compose_config
 from agents.diversity import strategy_entropy
-from agents.registry import DEMONSTRATOR_NAMES
+from agents.registry import available_agents
 from agents.trajectory import load_jsonl
 from corpora.paths import data_dir
 
 SINGLE_STRATEGY = ["demo_verbatim", "demo_entity", "demo_keyword", "demo_reformulation"]
 
 
+DEMONSTRATOR_NAMES = [name for name in available_agents() if name.startswith("demo_")]
+
+
 def bench_cfg(*overrides):
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        return compose("bench", overrides=list(overrides))
+    return compose_config("bench", BenchConfig, overrides)
 
 
 @pytest.fixture(scope="module")
@@ -98,9 +98,7 @@ def test_bench_runs_on_real_samples(tmp_path, corpus, min_em):
 def test_cli_entry_point_with_query_embeddings(tmp_path):
     run = subprocess.run(
         [
-            sys.executable,
-            "-m",
-            "agents.cli.bench",
+            "forksearch-bench",
             f"hydra.run.dir={tmp_path}",
             "max_questions=12",
             "agents=[base_verbatim,base_random]",
@@ -119,9 +117,17 @@ def test_cli_entry_point_with_query_embeddings(tmp_path):
 
 def test_cli_rejects_unknown_agent(tmp_path):
     run = subprocess.run(
-        [sys.executable, "-m", "agents.cli.bench", f"hydra.run.dir={tmp_path}", "agents=[nope]"],
+        ["forksearch-bench", f"hydra.run.dir={tmp_path}", "agents=[nope]"],
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert run.returncode != 0 and "known agents" in run.stderr
+
+
+def test_cli_rejects_misplaced_keys_in_one_line(tmp_path):
+    run = subprocess.run(["forksearch-bench", f"hydra.run.dir={tmp_path}", "top_k=5"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode != 0
+    assert run.stderr.strip() == "forksearch-bench: error: unknown key 'top_k'; did you mean " \
+                                 "env.top_k=5?"

@@ -1,48 +1,115 @@
+import dataclasses
 import importlib.util
 import subprocess
-import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 from hydra import compose, initialize_config_dir
-from hydra.utils import instantiate
 
 import corpora
-from agents.cli.build import CONF_DIR, build_corpus
-from agents.cli.train import train_config
+from agents.build import build_retriever, load_corpus, load_model
+from agents.cli.schema import (
+    CONF_DIR,
+    BenchConfig,
+    check_overrides,
+    compose_config,
+    unknown_key,
+)
+from agents.training.config import TrainConfig
 
+CONF = Path(CONF_DIR)
 GROUPS = {
-    g: sorted(p.stem for p in (Path(CONF_DIR) / g).glob("*.yaml"))
+    g: sorted(p.stem for p in (CONF / g).glob("*.yaml"))
     for g in ("corpus", "retriever", "model", "algorithm", "schedule", "experiment")
 }
-
-
-def compose_train(*overrides, return_hydra_config=False):
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        return compose("train", overrides=list(overrides), return_hydra_config=return_hydra_config)
-
-
 #: Options that leave a required value for the user to fill in.
 REQUIRED = {"hf_local": ["model.name=some-org/some-causal-lm"]}  # a hub id: not checked on disk
 
 
+def train_config(*overrides: str) -> TrainConfig:
+    return compose_config("train", TrainConfig, overrides)
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and value and key != "tiny":
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def option_delta(group: str, option: str) -> dict[str, Any]:
+    """The settings a group option file holds, as dotted keys of TrainConfig."""
+    path = CONF / group / f"{option}.yaml"
+    header = path.read_text().splitlines()[0]
+    package = header.split("@package", 1)[1].strip() if "@package" in header else group
+    body = yaml.safe_load(path.read_text()) or {}
+    body.pop("defaults", None)
+    return flatten(body, "" if package == "_global_" else f"{package}.")
+
+
+def chosen_options() -> list[tuple[str, str]]:
+    defaults = yaml.safe_load((CONF / "train.yaml").read_text())["defaults"]
+    return [next(iter(d.items())) for d in defaults if isinstance(d, dict)]
+
+
+def test_the_default_job_is_train_config_plus_exactly_the_listed_deltas():
+    base = flatten(dataclasses.asdict(TrainConfig()))
+    composed = flatten(dataclasses.asdict(train_config()))
+    listed: dict[str, Any] = {}
+    for group, option in chosen_options():
+        listed.update(option_delta(group, option))
+    changed = {k: v for k, v in composed.items() if base.get(k) != v}
+    assert set(composed) == set(base)
+    assert changed == {k: v for k, v in listed.items() if base.get(k) != v}
+    assert changed["entropy.policy_loss"] == "kl_cov" and changed["sft.steps"] == 320
+    assert "schedule.kind" in changed and "rl.learning_rate" not in changed
+
+
+@pytest.mark.parametrize("group", ["model", "algorithm", "schedule", "experiment"])
+def test_group_files_hold_only_what_they_change(group):
+    base = flatten(dataclasses.asdict(TrainConfig()))
+    for option in GROUPS[group]:
+        restated = {k: v for k, v in option_delta(group, option).items() if base.get(k) == v}
+        assert not restated, f"conf/{group}/{option}.yaml restates defaults: {restated}"
+
+
 @pytest.mark.parametrize(("group", "option"), [(g, o) for g, opts in GROUPS.items() for o in opts])
 def test_every_group_option_composes_and_validates(group, option):
-    train_cfg, test = train_config(compose_train(f"{group}={option}", *REQUIRED.get(option, [])))
-    assert train_cfg.env.corpus and test.samples >= 1
+    cfg = train_config(f"{group}={option}", *REQUIRED.get(option, []))
+    assert cfg.corpus["name"] and cfg.test.samples >= 1
+
+
+def test_algorithms_select_their_registered_loss_and_levers():
+    def entropy(option):
+        return train_config(f"algorithm={option}").entropy
+
+    grpo = entropy("grpo")
+    assert grpo.policy_loss == "clip" and grpo.epsilon_high == grpo.epsilon_low
+    assert entropy("clip_cov").policy_loss == "clip_cov"
+    assert entropy("kl_cov").policy_loss == "kl_cov"
+    assert entropy("forking").top_entropy_quantile == 0.2
+    assert entropy("planning_boost").planning_boost == 0.2
+    assert entropy("clip_higher").epsilon_high > entropy("clip_higher").epsilon_low
+    assert entropy("adaptive_entropy").adaptive_entropy
+    full = entropy("full")
+    assert full.policy_loss == "kl_cov" and full.top_entropy_quantile == 0.2
 
 
 def test_local_model_template_loads_a_saved_checkpoint_with_or_without_lora(tmp_path):
-    from agents.lm import load_model_and_tokenizer
     from agents.training.lora import attach_adapters
 
-    tiny, tokenizer = load_model_and_tokenizer("tiny", corpora.load("synthetic", size="tiny"))
-    tiny.save_pretrained(tmp_path)
+    tiny = TrainConfig().model
+    model, tokenizer = load_model("tiny", tiny, corpora.load("synthetic", size="tiny"))
+    model.save_pretrained(tmp_path)
     tokenizer.save_pretrained(tmp_path)
     for lora in (True, False):
-        cfg, _ = train_config(compose_train("model=hf_local", f"model.name={tmp_path}",
-                                            f"model.lora={lora}"))
-        model, _ = load_model_and_tokenizer(cfg.model.name)
+        cfg = train_config("model=hf_local", f"model.name={tmp_path}", f"model.lora={lora}")
+        model, _ = load_model(cfg.model.name, cfg.model)
         assert cfg.model.lora is lora and cfg.model.gradient_checkpointing
         if lora:
             model = attach_adapters(model, cfg.model)
@@ -50,55 +117,97 @@ def test_local_model_template_loads_a_saved_checkpoint_with_or_without_lora(tmp_
         assert all("lora_" in n for n in trainable) is lora and trainable
 
 
-def test_local_model_template_requires_a_path():
-    with pytest.raises(FileNotFoundError, match="/path/to/checkpoint.*save_pretrained"):
-        train_config(compose_train("model=hf_local"))
-
-
 @pytest.mark.parametrize("option", GROUPS["corpus"])
-def test_corpus_options_instantiate(option):
-    corpus = build_corpus(compose_train(f"corpus={option}").corpus)
+def test_corpus_options_load(option):
+    corpus = load_corpus(train_config(f"corpus={option}").corpus)
     assert isinstance(corpus, corpora.Corpus) and corpus.documents and corpus.questions
 
 
+def test_corpora_are_loaded_once_per_process():
+    spec = {"name": "synthetic", "size": "tiny"}
+    assert load_corpus(spec) is load_corpus(dict(spec))
+    assert load_corpus({**spec, "seed": 3}) is not load_corpus(spec)
+
+
 @pytest.mark.parametrize("option", GROUPS["retriever"])
-def test_retriever_options_instantiate(option):
+def test_retriever_options_build(option):
     corpus = corpora.load("synthetic", size="tiny")
-    retriever = instantiate(compose_train(f"retriever={option}").retriever)(corpus=corpus)
+    retriever = build_retriever(train_config(f"retriever={option}").retriever, corpus)
     [hits] = retriever.search([corpus.documents[0].title], 3)
     assert hits and hits[0].doc_id in corpus.by_id
 
 
-def test_tiny_model_option_instantiates():
-    from agents.lm import load_model_and_tokenizer
-
-    cfg, _ = train_config(compose_train("model=tiny", "corpus.size=tiny"))
-    model, tokenizer = load_model_and_tokenizer(
-        cfg.model.name, corpora.load("synthetic", size="tiny")
-    )
-    assert model.config.vocab_size == len(tokenizer)
+def test_a_users_own_loader_is_named_by_its_entry_point():
+    cfg = train_config("corpus.name=corpora.synthetic:load_synthetic", "+corpus.size=tiny",
+                       "+corpus.seed=5")
+    assert load_corpus(cfg.corpus).documents == corpora.load("synthetic", size="tiny",
+                                                             seed=5).documents
 
 
-def test_algorithms_set_their_levers():
-    def entropy(option):
-        return train_config(compose_train(f"algorithm={option}"))[0].entropy
-
-    grpo = entropy("grpo")
-    assert not (grpo.clip_cov or grpo.kl_cov) and grpo.epsilon_high == grpo.epsilon_low
-    assert entropy("clip_cov").clip_cov and not entropy("clip_cov").kl_cov
-    assert entropy("kl_cov").kl_cov and entropy("forking").top_entropy_quantile == 0.2
-    assert entropy("planning_boost").planning_boost == 0.2
-    assert entropy("clip_higher").epsilon_high > entropy("clip_higher").epsilon_low
-    assert entropy("adaptive_entropy").adaptive_entropy
-    full = entropy("full")
-    assert full.clip_cov and full.kl_cov and full.top_entropy_quantile == 0.2
+def test_bench_config_composes_with_the_training_groups():
+    bench = compose_config("bench", BenchConfig, ["corpus=hotpotqa", "env.top_k=5"])
+    assert bench.corpus == {"name": "hotpotqa"} and bench.env.top_k == 5
+    assert bench.model == TrainConfig().model  # lm: agents render prompts as training does
 
 
-def test_default_main_job_is_diversity_triggered_entropy_regulated_rl():
-    cfg, test = train_config(compose_train())
-    assert cfg.schedule.kind == "diversity_triggered" and cfg.schedule.replay
-    assert cfg.entropy.kl_cov and cfg.rl.off_policy
-    assert (cfg.env.corpus, cfg.model.name, test.split) == ("synthetic", "tiny", "test")
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("env.retriever", "dense", "the retriever is chosen with its config group; say "
+                                   "retriever=dense"),
+        ("env.corpus_options.size", "tiny", "say corpus.size=tiny"),
+        ("sft.stepz", "3", "unknown key 'sft.stepz'; did you mean sft.steps=3?"),
+        ("entropy.kl_covv", "true", "did you mean entropy.kl_cov_beta=true?"),
+        ("rl.zzz", "1", "unknown key 'rl.zzz'; expected one of rl.beta, "),
+        ("seed.value", "1", "'seed' is a value, not a section"),
+    ],
+)
+def test_unknown_keys_say_how_to_spell_them(key, value, expected):
+    assert expected in unknown_key(key, value, TrainConfig)
+
+
+@pytest.mark.parametrize("key", ["sft.steps", "corpus.size", "retriever.k1",
+                                 "model.tiny.num_layers", "entropy.policy_loss", "test.samples"])
+def test_known_and_free_form_keys_pass(key):
+    assert unknown_key(key, "1", TrainConfig) is None
+
+
+def test_override_check_skips_groups_flags_and_hydra_settings():
+    check_overrides(["-m", "algorithm=grpo,kl_cov", "hydra.run.dir=x", "~corpus.size",
+                     "+corpus.path=a.jsonl", "hydra/launcher=joblib", "--cfg", "job"],
+                    TrainConfig, "prog")
+    with pytest.raises(SystemExit, match="prog: error: unknown key 'sft.stepz'"):
+        check_overrides(["+sft.stepz=3"], TrainConfig, "prog")
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("env.retriever=dense", "say retriever=dense"),
+        ("+sft.stepz=3", "did you mean sft.steps=3?"),
+        ("entropy.policy_loss=clip_kl", "entropy.policy_loss must be one of"),
+    ],
+)
+def test_bad_keys_stop_the_cli_with_one_line(override, expected, tmp_path):
+    run = subprocess.run(["forksearch-train", override, f"hydra.run.dir={tmp_path}"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode != 0
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0] and lines[0].startswith("forksearch-train:")
+    assert not list(tmp_path.iterdir())  # nothing ran
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("algorithm=nope", "Available options in 'algorithm'"),
+        ("rl.learning_rate=abc", "could not be converted to Float"),
+    ],
+)
+def test_bad_values_fail_with_the_allowed_choices_or_type(override, expected, tmp_path):
+    run = subprocess.run(["forksearch-train", override, f"hydra.run.dir={tmp_path}"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode != 0 and expected in run.stderr + run.stdout
 
 
 @pytest.mark.parametrize(
@@ -115,40 +224,6 @@ def test_launcher_configs_compose(launcher, plugin):
     if plugin and importlib.util.find_spec(plugin) is None:
         extra = "slurm" if launcher == "slurm" else "ray"
         pytest.skip(f"{plugin} is not installed (pip install 'forksearch[{extra}]')")
-    cfg = compose_train(f"hydra/launcher={launcher}", return_hydra_config=True)
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose("train", overrides=[f"hydra/launcher={launcher}"], return_hydra_config=True)
     assert cfg.hydra.launcher._target_.startswith("hydra")
-
-
-@pytest.mark.parametrize(
-    ("override", "expected"),
-    [
-        ("algorithm=nope", "Available options in 'algorithm'"),
-        ("rl.learning_rate=abc", "could not be converted to Float"),
-        ("sft.stepz=3", "Key 'stepz' not in 'SFTPhaseConfig'"),
-        ("schedule.kind=weekly", "schedule.kind must be one of"),
-    ],
-)
-def test_bad_overrides_fail_with_the_allowed_choices_or_type(override, expected, tmp_path):
-    run = subprocess.run(
-        [sys.executable, "-m", "agents.cli.train", override, f"hydra.run.dir={tmp_path}"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert run.returncode != 0
-    assert expected in run.stderr + run.stdout
-
-
-def test_a_corpus_with_its_own_target_is_registered_for_the_trainer():
-    cfg = compose_train(
-        "corpus._target_=corpora.synthetic.load_synthetic",
-        "corpus.size=tiny",
-        "~corpus.name",
-        "corpus.seed=5",
-    )
-    train_cfg, _ = train_config(cfg)
-    assert train_cfg.env.corpus == "load_synthetic" and train_cfg.env.corpus_options == {}
-    assert (
-        corpora.load("load_synthetic").documents
-        == corpora.load("synthetic", size="tiny", seed=5).documents
-    )

@@ -17,7 +17,6 @@ from agents.diversity import (
     sequence_entropy,
     strategy_distribution,
     strategy_entropy,
-    token_entropy_from_logits,
     token_entropy_stats,
     unique_query_ratio,
     vendi_score,
@@ -264,37 +263,6 @@ def test_mean_pass_at_k_empty_and_too_few_samples() -> None:
 
 
 # --- token entropy -------------------------------------------------------------------------
-
-
-def test_token_entropy_from_uniform_logits_is_ln_v() -> None:
-    h = token_entropy_from_logits(np.zeros((2, 3, 5)))
-    assert h.shape == (2, 3)
-    assert h == pytest.approx(np.full((2, 3), math.log(5)))
-    assert token_entropy_from_logits(np.full(7, 3.5)) == pytest.approx(math.log(7))
-
-
-def test_token_entropy_from_logits_hand_worked() -> None:
-    # logits [0, ln 3] -> p = [1/4, 3/4] -> H = 1/4 ln 4 + 3/4 ln(4/3).
-    expected = 0.25 * math.log(4) + 0.75 * math.log(4 / 3)
-    h = token_entropy_from_logits(np.array([[0.0, math.log(3)], [5.0, 5.0 + math.log(3)]]))
-    assert h == pytest.approx([expected, expected])
-
-
-def test_token_entropy_from_logits_is_stable() -> None:
-    assert token_entropy_from_logits(np.array([1000.0, 0.0, 0.0])) == pytest.approx(0.0, abs=1e-12)
-    shifted = token_entropy_from_logits(np.array([1e4, 1e4 + math.log(3)]))
-    assert shifted == pytest.approx(0.25 * math.log(4) + 0.75 * math.log(4 / 3))
-    masked = token_entropy_from_logits(np.array([0.0, 0.0, -np.inf]))
-    assert masked == pytest.approx(math.log(2))
-    assert np.isfinite(masked)
-
-
-def test_token_entropy_from_logits_rejects_scalars() -> None:
-    with pytest.raises(ValueError, match="vocab"):
-        token_entropy_from_logits(np.float64(1.0))
-    with pytest.raises(ValueError, match="vocab"):
-        token_entropy_from_logits(np.zeros((2, 0)))
-
 
 ENTROPIES = np.array([[0.1, 0.9, 2.0, 5.0], [0.5, 1.0, 0.0, 0.0]])
 AGENT = np.array([[False, True, True, True], [True, True, False, False]])

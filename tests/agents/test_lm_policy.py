@@ -20,7 +20,7 @@ from agents.lm import (
 from agents.lm import tokenizer as tokenizer_module
 from agents.lm.tokenizer import decode
 from agents.rollout import rollout
-from agents.trajectory import load_jsonl, save_jsonl
+from agents.trajectory import TokenRecord, Trajectory, load_jsonl, save_jsonl
 from corpora import Hit
 from envs.batch import SearchEnvBatch
 from envs.protocol import render_prompt
@@ -232,22 +232,23 @@ def test_sample_tokens_greedy_top_p_and_banned():
 
 
 def check_record(record, tokenizer):
-    n = len(record.completion_ids)
+    tokens = record.tokens
+    n = len(tokens.completion_ids)
     for key in ("env_mask", "logprobs", "entropies", "query_mask", "answer_mask"):
-        assert len(getattr(record, key)) == n, key
-    assert decode(tokenizer, record.prompt_ids, skip_special_tokens=True) == render_prompt(
+        assert len(getattr(tokens, key)) == n, key
+    assert decode(tokenizer, tokens.prompt_ids, skip_special_tokens=True) == render_prompt(
         record.question
     )
-    env_runs = runs(record.env_mask, 0)
-    decoded = [decode(tokenizer, [record.completion_ids[i] for i in r]) for r in env_runs]
+    env_runs = runs(tokens.env_mask, 0)
+    decoded = [decode(tokenizer, [tokens.completion_ids[i] for i in r]) for r in env_runs]
     assert decoded == record.observations[:-1]
-    agent_runs = runs(record.env_mask, 1)
+    agent_runs = runs(tokens.env_mask, 1)
     decoded = [
-        decode(tokenizer, [record.completion_ids[i] for i in r], skip_special_tokens=True)
+        decode(tokenizer, [tokens.completion_ids[i] for i in r], skip_special_tokens=True)
         for r in agent_runs
     ]
     assert decoded == record.actions
-    for m, lp, ent in zip(record.env_mask, record.logprobs, record.entropies, strict=True):
+    for m, lp, ent in zip(tokens.env_mask, tokens.logprobs, tokens.entropies, strict=True):
         if m:
             assert lp <= 0.0 and ent >= 0.0
         else:
@@ -263,6 +264,19 @@ def test_untrained_rollout_records_tokens(corpus, retriever, model, tokenizer, t
         assert record.agent == "lm"
         check_record(record, tokenizer)
     assert load_jsonl(save_jsonl(trajectories, tmp_path / "t.jsonl")) == trajectories
+
+
+def test_token_record_grows_aligned_and_loads_strictly(tmp_path):
+    tokens = TokenRecord(prompt_ids=[1])
+    tokens.add_turn([2, 3], [-0.5, -0.1], [0.7, 0.2], [0, 1], [0, 0])
+    tokens.add_observation([4])
+    assert (len(tokens), tokens.env_mask, tokens.logprobs) == (4, [1, 1, 0], [-0.5, -0.1, 0.0])
+    with pytest.raises(ValueError, match="one value per token"):
+        tokens.add_turn([5], [0.0], [], [0], [0])
+    path = save_jsonl([Trajectory("q", "Q?", "lm", tokens=tokens)], tmp_path / "t.jsonl")
+    path.write_text(path.read_text().replace('"answer_mask"', '"mask"'))
+    with pytest.raises(ValueError, match=r"t\.jsonl:1: unknown trajectory fields \['tokens\.mask"):
+        load_jsonl(path)
 
 
 def force(monkeypatch, script):
@@ -290,15 +304,16 @@ def test_forced_search_and_answer_masks(corpus, retriever, model, tokenizer, mon
     observation = record.observations[0]
     assert observation.startswith("\n<information>")
     obs = ids_of(tokenizer, observation)
-    assert record.completion_ids == search + obs + answer
-    assert record.env_mask == [1] * len(search) + [0] * len(obs) + [1] * len(answer)
+    tokens = record.tokens
+    assert tokens.completion_ids == search + obs + answer
+    assert tokens.env_mask == [1] * len(search) + [0] * len(obs) + [1] * len(answer)
     name_ids = ids_of(tokenizer, name)
     assert len(name_ids) >= 2
     inside = [0] + [1] * len(name_ids) + [0]
-    assert record.query_mask == inside + [0] * (len(obs) + len(answer))
-    assert record.answer_mask == [0] * (len(search) + len(obs)) + inside
+    assert tokens.query_mask == inside + [0] * (len(obs) + len(answer))
+    assert tokens.answer_mask == [0] * (len(search) + len(obs)) + inside
     check_record(record, tokenizer)
-    assert all(lp < 0 for lp, m in zip(record.logprobs, record.env_mask, strict=True) if m)
+    assert all(lp < 0 for lp, m in zip(tokens.logprobs, tokens.env_mask, strict=True) if m)
 
 
 def test_closing_tag_in_pieces_ends_the_turn(corpus, model, tokenizer, monkeypatch):
@@ -310,8 +325,8 @@ def test_closing_tag_in_pieces_ends_the_turn(corpus, model, tokenizer, monkeypat
     policy.begin(0, question.question, question.qid, render_prompt(question.question))
     assert policy.act([0], [render_prompt(question.question)]) == ["<search>Foo</search>"]
     record = policy.token_record(0)
-    assert record["completion_ids"] == script
-    assert record["query_mask"] == [0] + [1] * len(ids_of(tokenizer, "Foo")) + [0] * len(pieces)
+    assert record.completion_ids == script
+    assert record.query_mask == [0] + [1] * len(ids_of(tokenizer, "Foo")) + [0] * len(pieces)
 
 
 def test_greedy_is_batch_invariant(corpus, model, tokenizer):
@@ -336,10 +351,10 @@ def test_greedy_is_batch_invariant(corpus, model, tokenizer):
     texts4, records4 = play(4)
     assert texts1 == texts4
     for r1, r4 in zip(records1, records4, strict=True):
-        assert r1["completion_ids"] == r4["completion_ids"]
+        assert r1.completion_ids == r4.completion_ids
         assert all(
             math.isclose(a, b, abs_tol=1e-4)
-            for a, b in zip(r1["logprobs"], r4["logprobs"], strict=True)
+            for a, b in zip(r1.logprobs, r4.logprobs, strict=True)
         )
 
 
@@ -364,7 +379,7 @@ def test_length_limit_ends_turns_without_error(corpus, retriever, model, tokeniz
     policy = LMPolicy(model, tokenizer, max_new_tokens=40, max_length=max_length)
     (record,) = rollout(policy, make_batch(1, corpus, retriever, max_turns=3), [question.qid])
     assert len(record.actions) == 3
-    generated = [i for i, m in enumerate(record.env_mask) if m]
+    generated = [i for i, m in enumerate(record.tokens.env_mask) if m]
     assert generated and prompt_len + generated[-1] < max_length
     assert record.actions[1:] == ["", ""]
 
@@ -379,7 +394,7 @@ def test_chat_template_renders_the_prompt(corpus, model, tokenizer):
     prompt = render_prompt(question.question)
     policy = LMPolicy(model, chat, use_chat_template=True, max_new_tokens=4)
     policy.begin(0, question.question, question.qid, prompt)
-    prompt_ids = policy.token_record(0)["prompt_ids"]
+    prompt_ids = policy.token_record(0).prompt_ids
     assert prompt_ids.count(chat.bos_token_id) == 1
     assert decode(chat, prompt_ids) == f"<s>User: {prompt}\nAssistant:"
     with pytest.warns(UserWarning, match="chat template"):

@@ -3,12 +3,15 @@ import dataclasses
 import pytest
 
 import corpora
-from agents.registry import available_agents, make_policy
+from agents.build import make_envs
+from agents.registry import available_agents
+from agents.registry import make_agent_policy as make_policy
 from agents.rollout import rollout
 from agents.scripted.baselines import EntityBridgeBaseline, RandomBaseline
 from agents.scripted.demonstrators import DEMONSTRATORS
 from agents.scripted.text import answer_kind, choice_options, extract_answer, names_in
-from envs.batch import SearchEnvBatch
+from agents.training.config import EnvConfig
+from corpora import make_retriever
 
 
 @pytest.fixture(scope="module")
@@ -18,9 +21,7 @@ def world():
 
 @pytest.fixture(scope="module")
 def batch(world):
-    return SearchEnvBatch.make(
-        16, corpus=world, split="test", retriever="bm25", top_k=3, max_turns=4
-    )
+    return make_envs(world, make_retriever("bm25", world), EnvConfig(), "test", 16)
 
 
 def first_of(world, qtype, template_word):
@@ -90,7 +91,7 @@ def test_baselines_never_read_gold(world):
     for name in ("base_verbatim", "base_keyword", "base_entity_bridge", "base_random"):
         runs = []
         for corpus in (world, scrambled):
-            b = SearchEnvBatch.make(8, corpus=corpus, split="test", retriever="bm25")
+            b = make_envs(corpus, make_retriever("bm25", corpus), EnvConfig(), "test", 8)
             runs.append(
                 [(t.actions, t.answer) for t in rollout(make_policy(name, corpus), b, qids)]
             )

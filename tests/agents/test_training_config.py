@@ -20,23 +20,27 @@ from agents.training.config import (
 from agents.training.demonstrations import DemoPool, ReplayBuffer
 from agents.training.metrics import ROW_FIELDS, MetricsLog, make_row
 from agents.training.schedule import EntropyTrigger, Schedule
-from agents.trajectory import Trajectory
+from agents.trajectory import TokenRecord, Trajectory
 
 
-def test_defaults_are_valid_and_kl_cov_is_off_policy() -> None:
+def test_defaults_are_plain_grpo_with_off_policy_updates() -> None:
     cfg = TrainConfig()
-    assert cfg.entropy.kl_cov and cfg.rl.off_policy
+    assert cfg.entropy.policy_loss == "clip" and cfg.rl.off_policy
+    assert cfg.corpus == {"name": "synthetic"} and cfg.test.split == "test"
 
 
 @pytest.mark.parametrize(
     ("build", "message"),
     [
-        (lambda: TrainConfig(rl=RLPhaseConfig(num_iterations=1)), "kl_cov is inert"),
+        (lambda: TrainConfig(rl=RLPhaseConfig(num_iterations=1),
+                             entropy=EntropyRegulation(policy_loss="kl_cov")), "kl_cov is inert"),
+        (lambda: EntropyRegulation(policy_loss="kl"), "entropy.policy_loss must be one of"),
+        (lambda: TrainConfig(corpus={"size": "tiny"}), "corpus.name must name a corpus"),
         (lambda: ScheduleConfig(kind="sometimes"), "schedule.kind must be one of"),
         (lambda: RLPhaseConfig(num_generations=1), "rl.num_generations must be >= 2"),
         (lambda: EntropyRegulation(epsilon_low=0.3, epsilon_high=0.2), "epsilon_high"),
         (lambda: ScheduleConfig(kind="sft_then_rl", replay=True), "schedule.replay needs"),
-        (lambda: TrainConfig(rl=RLPhaseConfig(loss_type="bnpo")), "support rl.loss_type"),
+        (lambda: RLPhaseConfig(loss_type="ppo"), "rl.loss_type must be one of"),
     ],
 )
 def test_invalid_settings_say_what_is_wrong(build: object, message: str) -> None:
@@ -45,7 +49,7 @@ def test_invalid_settings_say_what_is_wrong(build: object, message: str) -> None
 
 
 def test_on_policy_run_is_valid_without_kl_cov() -> None:
-    cfg = TrainConfig(rl=RLPhaseConfig(num_iterations=1), entropy=EntropyRegulation(kl_cov=False))
+    cfg = TrainConfig(rl=RLPhaseConfig(num_iterations=1))
     assert not cfg.rl.off_policy
     assert RLPhaseConfig(num_iterations=1, steps_per_generation=2).off_policy
 
@@ -53,11 +57,11 @@ def test_on_policy_run_is_valid_without_kl_cov() -> None:
 def test_configs_work_as_hydra_structured_configs() -> None:
     schema = OmegaConf.structured(TrainConfig)
     merged = OmegaConf.merge(schema, OmegaConf.from_dotlist(
-        ["rl.learning_rate=5e-5", "schedule.kind=alternating", "env.corpus_options.size=tiny"]))
+        ["rl.learning_rate=5e-5", "schedule.kind=alternating", "corpus.size=tiny"]))
     cfg = OmegaConf.to_object(merged)
     assert isinstance(cfg, TrainConfig)
     assert cfg.rl.learning_rate == 5e-5 and cfg.schedule.kind == "alternating"
-    assert cfg.env.corpus_options == {"size": "tiny", "seed": 0}
+    assert cfg.corpus == {"name": "synthetic", "size": "tiny"}
     with pytest.raises(ValueError, match="schedule.kind"):
         OmegaConf.to_object(OmegaConf.merge(schema, OmegaConf.from_dotlist(["schedule.kind=x"])))
 
@@ -113,7 +117,7 @@ def _demo(qid: str, strategy: str, labels: list[str], em: float = 1.0) -> Trajec
     return Trajectory(qid=qid, question=f"q {qid}", agent="a", strategy=strategy, em=em,
                       reward=em, actions=[f"<search>{qid}</search>", "<answer>x</answer>"],
                       queries=[qid] * len(labels), strategy_labels=labels,
-                      prompt_ids=[1, 2], completion_ids=[3])
+                      tokens=TokenRecord(prompt_ids=[1, 2], completion_ids=[3]))
 
 
 def test_balanced_sample_holds_every_strategy_equally_in_each_round() -> None:
@@ -143,7 +147,7 @@ def test_replay_selects_successes_of_under_used_labels() -> None:
     rl = ([_demo(f"e{i}", "", ["entity"]) for i in range(9)]
           + [_demo("win", "", ["entity", "bridge"]), _demo("lose", "", ["bridge"], em=0.0)])
     buffer.observe(rl)
-    assert all(not t.prompt_ids for t in buffer.candidates)  # token fields are dropped
+    assert all(not t.tokens.prompt_ids for t in buffer.candidates)  # token fields are dropped
     chosen = buffer.select(pool, rare_ratio=0.5, max_items=5, seed=0)
     # bridge: 2 of 11 RL queries (18%) < 0.5 * 50% of demonstration queries; entity is not rare.
     assert [(t.qid, t.strategy) for t in chosen] == [("win", "replay_bridge")]

@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -15,34 +14,21 @@ from typing import Any
 import pytest
 from transformers import TrainerCallback
 
+from agents.cli.schema import compose_config
 from agents.training.checkpoint import load_state
-from agents.training.config import (
-    EnvConfig,
-    EvalConfig,
-    ModelConfig,
-    RLPhaseConfig,
-    ScheduleConfig,
-    SFTPhaseConfig,
-    TrainConfig,
-)
+from agents.training.config import TrainConfig
 from agents.training.metrics import ROW_FIELDS, MetricsLog
 from agents.training.runner import train
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _tiny(**schedule: Any) -> TrainConfig:
-    return TrainConfig(
-        env=EnvConfig(corpus_options={"size": "tiny", "seed": 0}, batch_size=8),
-        model=ModelConfig(max_new_tokens=16, max_length=384),
-        sft=SFTPhaseConfig(steps=4, batch_size=6),
-        rl=RLPhaseConfig(questions_per_step=2, num_generations=2),
-        schedule=ScheduleConfig(**{"kind": "alternating", "rl_steps": 4, "period": 2,
-                                   "refresh_steps": 2, **schedule}),
-        eval=EvalConfig(max_questions=4),
-        save_steps=2,
-        progress=False,
-    )
+def _tiny(*overrides: str) -> TrainConfig:
+    """The smoke experiment, cut to a few steps per phase."""
+    return compose_config("train", TrainConfig, [
+        "experiment=smoke", "env.batch_size=8", "model.max_new_tokens=16",
+        "model.max_length=384", "sft.steps=4", "sft.batch_size=6", "rl.num_generations=2",
+        "schedule.refresh_steps=2", "eval.max_questions=4", "progress=false", *overrides])
 
 
 def _rows(run_dir: Path) -> list[dict[str, Any]]:
@@ -95,8 +81,8 @@ class Crash(TrainerCallback):
 def test_resume_after_a_crash_logs_each_step_once(tmp_path: Path) -> None:
     # Triggered schedule with an unreachable entropy floor: each RL phase stops after its first
     # window, so the run also exercises the trigger, the refresh and replay.
-    cfg = _tiny(kind="diversity_triggered", rl_steps=3, period=1, entropy_threshold=99.0,
-                replay=True)
+    cfg = _tiny("schedule=diversity_triggered", "schedule.rl_steps=3", "schedule.period=1",
+                "schedule.entropy_threshold=99.0")
     with pytest.raises(KeyboardInterrupt):
         train(cfg, tmp_path, callbacks=[Crash(after=8)])  # step 8: inside the 2nd RL phase
     crashed = load_state(tmp_path)
@@ -112,9 +98,8 @@ def test_resume_after_a_crash_logs_each_step_once(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_kill_9_during_rl_then_resume(tmp_path: Path) -> None:
-    """The acceptance check: SIGKILL the smoke preset in its RL phase, resume, finish."""
-    cmd = [sys.executable, "-m", "agents.training.runner", "--preset", "smoke",
-           "--run-dir", str(tmp_path)]
+    """The acceptance check: SIGKILL the smoke experiment in its RL phase, resume, finish."""
+    cmd = ["forksearch-train", "experiment=smoke", f"hydra.run.dir={tmp_path}"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
@@ -126,7 +111,7 @@ def test_kill_9_during_rl_then_resume(tmp_path: Path) -> None:
     assert proc.poll() is None, "the run ended before its RL phase could be killed"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    subprocess.run([*cmd, "--resume"], cwd=REPO, env=env, check=True,
+    subprocess.run([*cmd, "resume=true"], cwd=REPO, env=env, check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
     rows = _rows(tmp_path)
     state = load_state(tmp_path)
@@ -143,9 +128,9 @@ def test_lora_trains_adapters_only_merges_them_and_resumes(tmp_path: Path) -> No
     import corpora
     from agents.lm import load_model_and_tokenizer
 
-    lora = _tiny(kind="sft_then_rl", rl_steps=2)
-    lora = replace(lora, model=replace(lora.model, lora=True, lora_r=4, lora_alpha=8,
-                                       lora_target_modules=["q_proj", "v_proj"]))
+    lora = _tiny("schedule=sft_then_rl", "schedule.rl_steps=2", "model.lora=true",
+                 "model.lora_r=4", "model.lora_alpha=8",
+                 "model.lora_target_modules=[q_proj,v_proj]")
     with pytest.raises(KeyboardInterrupt):
         train(lora, tmp_path, callbacks=[Crash(after=3)])  # inside SFT, after a checkpoint
     summary = train(replace(lora, resume=True), tmp_path)

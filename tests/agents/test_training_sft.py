@@ -51,11 +51,11 @@ def test_layout_matches_what_the_policy_sees(world) -> None:
     episodes = rollout(policy, batch, [q.qid for q in corpus.split("train")[:6]])
     for t in episodes:
         enc = encode_demonstration(policy, t, policy.max_length)
-        n = len(t.prompt_ids)
-        assert enc["input_ids"][:n] == t.prompt_ids and not any(enc["assistant_masks"][:n])
+        n = len(t.tokens.prompt_ids)
+        assert enc["input_ids"][:n] == t.tokens.prompt_ids and not any(enc["assistant_masks"][:n])
         # Observation tokens are encoded exactly as the policy appended them during the episode.
         assert (_runs(enc["input_ids"][n:], enc["assistant_masks"][n:], 0)
-                == _runs(t.completion_ids, t.env_mask, 0))
+                == _runs(t.tokens.completion_ids, t.tokens.env_mask, 0))
 
 
 def test_loss_masks_cover_actions_only(world, demos) -> None:
