@@ -7,12 +7,13 @@ the untrained default), built by the composition root like the policy that was t
 
 from __future__ import annotations
 
-import inspect
 import itertools
 from functools import partial
 from typing import Any
 
 from agents.rollout import BatchPolicy, ScriptedPolicy
+from agents.scripted.baselines import RandomBaseline
+from agents.scripted.demonstrators import Demonstrator
 from agents.training.config import ModelConfig
 from corpora import Corpus
 from corpora.registry import Registry
@@ -54,12 +55,11 @@ def make_agent_policy(name: str, corpus: Corpus, seed: int = 0,
         model = model or ModelConfig()
         lm, tokenizer = load_model(name[len(LM_PREFIX):], model, corpus, seed=seed)
         return make_policy(lm, tokenizer, model, seed=seed, name=name, **sampling)
-    cls = AGENTS.resolve(name)
-    params = inspect.signature(cls).parameters
-    if "corpus" in params:
+    cls: Any = AGENTS.resolve(name)
+    if isinstance(cls, type) and issubclass(cls, Demonstrator):  # plans with the gold metadata of the corpus
         return ScriptedPolicy(partial(cls, corpus))
-    if "seed" in params:
+    if isinstance(cls, type) and issubclass(cls, RandomBaseline):
         # One agent per batch slot, each with its own stream, so parallel samples differ.
         seeds = itertools.count(seed * 100_003)
         return ScriptedPolicy(lambda: cls(seed=next(seeds)))
-    return ScriptedPolicy(cls)
+    return ScriptedPolicy(cls)  # any other agent class or factory, called once per batch slot

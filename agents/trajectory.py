@@ -28,8 +28,7 @@ class TokenRecord:
     query_mask: list[int] = field(default_factory=list)
     answer_mask: list[int] = field(default_factory=list)
 
-    def __len__(self) -> int:
-        """Tokens in the episode so far, prompt included."""
+    def __len__(self) -> int:  # tokens so far, prompt included
         return len(self.prompt_ids) + len(self.completion_ids)
 
     def add_observation(self, ids: Sequence[int]) -> None:
@@ -65,10 +64,7 @@ class TokenRecord:
 
 @dataclass
 class Trajectory:
-    """One episode of one agent on one question.
-
-    ``tokens`` is filled by LM policies only (empty for scripted agents).
-    """
+    """One episode of one agent on one question (``tokens`` stays empty for scripted agents)."""
 
     qid: str
     question: str

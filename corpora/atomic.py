@@ -10,17 +10,15 @@ from pathlib import Path
 
 
 def publish(target: Path, write: Callable[[Path], object], *, replace: bool = False) -> Path:
-    """Create ``target`` through a temporary path beside it, then rename it into place.
-
-    ``write`` gets a unique path in ``target``'s folder (so the rename is atomic) that does not
-    exist yet, and creates a file or a folder there. The temporary path is removed when ``write``
-    or the rename fails; only a killed process leaves one behind (``.<name>.<hex>.tmp``).
+    """Create ``target`` by writing a temporary path beside it, then renaming it into place.
 
     Args:
         target: The file or folder to create; missing parent folders are created.
-        write: Writes the content at the path it is given.
-        replace: Replace an existing ``target`` instead of refusing. When several writers
-            replace the same target at once, each rename is atomic and one of them stands.
+        write: Creates the file or folder at the path it gets: a unique ``.<name>.<hex>.tmp``
+            that does not exist yet, removed if anything fails (only a killed process leaves
+            one behind).
+        replace: Replace an existing ``target`` instead of refusing; of several writers
+            replacing it at once, one result stands whole.
 
     Returns:
         ``target``.
@@ -34,12 +32,11 @@ def publish(target: Path, write: Callable[[Path], object], *, replace: bool = Fa
                               "write to a new name")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
-    old = target.with_name(f"{tmp.name}.old")
+    old = tmp.with_name(f"{tmp.name}.old")
     try:
         write(tmp)
         if replace and target.is_dir():
-            # os.replace cannot overwrite a non-empty folder: move the old one aside first.
-            os.replace(target, old)
+            os.replace(target, old)  # os.replace cannot overwrite a non-empty folder
         try:
             os.replace(tmp, target)
         except OSError:

@@ -83,6 +83,16 @@ def _group_spelling(parts: list[str], value: str) -> str | None:
     return None
 
 
+def _keys(schema: type, prefix: str = "") -> list[str]:
+    """Every dotted key of a dataclass schema (sections included)."""
+    keys = []
+    for name, kind in typing.get_type_hints(schema).items():
+        keys.append(prefix + name)
+        if dataclasses.is_dataclass(kind):
+            keys += _keys(kind, f"{prefix}{name}.")  # type: ignore[arg-type]
+    return keys
+
+
 def unknown_key(key: str, value: str, schema: type) -> str | None:
     """Why ``key=value`` names no setting of ``schema`` and how to say it; None if it does."""
     parts, node = key.split("."), schema
@@ -94,10 +104,13 @@ def unknown_key(key: str, value: str, schema: type) -> str | None:
             said = _group_spelling(parts, value)
             if said is not None:
                 return f"'{key}' is not a setting: {said}"
+            # The same name in another section (top_k -> env.top_k) beats a near spelling.
+            moved = [k for k in _keys(schema) if k.split(".")[-1] == parts[-1]]
             siblings = [".".join([*parts[:depth], name]) for name in hints]
-            close = difflib.get_close_matches(key, siblings, n=1, cutoff=0.6)
+            close = moved or difflib.get_close_matches(key, siblings, n=1, cutoff=0.6)
             if close:
-                return f"unknown key '{key}'; did you mean {close[0]}={value}?"
+                said = " or ".join(f"{k}={value}" for k in close[:3])
+                return f"unknown key '{key}'; did you mean {said}?"
             return f"unknown key '{key}'; expected one of {', '.join(sorted(siblings))}"
         node = hints[part]
         if depth < len(parts) - 1 and not (dataclasses.is_dataclass(node)

@@ -18,7 +18,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from datasets import Dataset
@@ -40,8 +40,7 @@ from envs.batch import SearchEnvBatch
 
 #: The adaptive entropy controller's state, in each checkpoint folder.
 CONTROLLER_NAME = "entropy_controller.json"
-#: ``GRPOConfig`` fields whose TRL loss features :meth:`SearchGRPOTrainer._compute_loss` lacks,
-#: with the only value it accepts.
+#: TRL loss options that :meth:`SearchGRPOTrainer._compute_loss` lacks, at the value it needs.
 _TRL_LOSS_DEFAULTS = {"use_vllm": False, "importance_sampling_level": "token", "delta": None,
                       "off_policy_mask_threshold": None, "entropy_coef": 0.0,
                       "use_adaptive_entropy": False}
@@ -101,17 +100,14 @@ class SearchGRPOTrainer(MeasuredTrainerMixin, GRPOTrainer):
     def __init__(self, *, monitor: PhaseMonitor, policy: LMPolicy, env_batch: SearchEnvBatch,
                  qid_by_prompt: Mapping[str, str], regulation: EntropyRegulation,
                  **kwargs: Any) -> None:
-        args = kwargs.get("args")
-        refused = {k: getattr(args, k) for k, ok in _TRL_LOSS_DEFAULTS.items()
-                   if getattr(args, k, ok) != ok}
+        refused = {k: v for k, ok in _TRL_LOSS_DEFAULTS.items()
+                   if (v := getattr(kwargs.get("args"), k, ok)) != ok}
         if refused:
-            expected = {k: _TRL_LOSS_DEFAULTS[k] for k in refused}
-            raise ValueError(f"SearchGRPOTrainer computes its own loss, without GRPOConfig "
-                             f"{refused}: expected {expected} (entropy levers belong in "
-                             "EntropyRegulation)")
+            raise ValueError(f"SearchGRPOTrainer's loss lacks TRL's {refused}: expected "
+                             f"{ {k: _TRL_LOSS_DEFAULTS[k] for k in refused} } (entropy levers "
+                             "belong in EntropyRegulation)")
         self.monitor, self.policy, self.env_batch = monitor, policy, env_batch
         self.qid_by_prompt, self.regulation = dict(qid_by_prompt), regulation
-        self.policy_loss_fn = POLICY_LOSSES[regulation.policy_loss]
         self.cov_generator = torch.Generator().manual_seed(policy.seed)
         self.entropy_control = AdaptiveEntropyCoef(
             regulation.entropy_target, regulation.entropy_coef, regulation.entropy_coef_delta,
@@ -146,41 +142,38 @@ class SearchGRPOTrainer(MeasuredTrainerMixin, GRPOTrainer):
         return batch
 
     def _compute_loss(self, model: Any, inputs: dict[str, Any]) -> Tensor:
-        reg, completion_ids = self.regulation, inputs["completion_ids"]
-        mask = inputs["completion_mask"]
-        if "tool_mask" in inputs:
-            mask = mask * inputs["tool_mask"]
+        reg, args, ids = self.regulation, cast(GRPOConfig, self.args), inputs["completion_ids"]
+        mask = inputs["completion_mask"] * inputs.get("tool_mask", 1)  # 0 on environment tokens
         logp, entropies, aux_loss = self._get_per_token_logps_and_entropies(
-            model, torch.cat([inputs["prompt_ids"], completion_ids], dim=1),
+            model, torch.cat([inputs["prompt_ids"], ids], dim=1),
             torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], dim=1),
-            completion_ids.size(1), compute_entropy=True, compute_aux_loss=self.aux_loss_enabled)
+            ids.size(1), compute_entropy=True, compute_aux_loss=self.aux_loss_enabled)
         advantages = inputs["advantages"]
         if reg.planning_boost > 0:
             advantages = planning_boost(advantages, inputs["query_mask"], reg.planning_boost)
         old = inputs.get("old_per_token_logps")
         old = logp.detach() if old is None else old
-        per_token, stats = self.policy_loss_fn(logp, old, advantages, mask, reg,
-                                               self.cov_generator)
+        per_token, stats = POLICY_LOSSES[reg.policy_loss](logp, old, advantages, mask, reg,
+                                                          self.cov_generator)
+        mask_bonus = mask
         if reg.top_entropy_quantile < 1.0:  # forking tokens: TRL's rule, mask and placement
             keep = self.get_high_entropy_mask(entropies, mask, 1 - reg.top_entropy_quantile)
             per_token, mask_bonus = per_token * keep, mask * keep
-        else:
-            mask_bonus = mask
         kl = None
         if self.beta != 0.0:
             ref = inputs["ref_per_token_logps"]
             kl = torch.exp(ref - logp) - (ref - logp) - 1
-            if self.args.use_bias_correction_kl:
+            if args.use_bias_correction_kl:
                 kl = kl * torch.exp(logp - old)
             per_token = per_token + self.beta * kl
 
-        mode = "train" if self.model.training else "eval"
+        mode = "train" if model.training else "eval"
         steps = self.current_gradient_accumulation_steps if mode == "train" else 1
-        if self.loss_type == "dapo":  # TRL's window: num_items_in_batch spans the generation
-            normalizer = inputs["num_items_in_batch"].clamp(min=1.0) / self.accelerator.num_processes
+        if self.loss_type == "dapo":  # TRL's: the generation batch's tokens, cut to one window
+            items = inputs["num_items_in_batch"].clamp(min=1.0) / self.accelerator.num_processes
             if mode == "train":
-                normalizer = normalizer * steps / self.args.steps_per_generation
-            policy_loss = loss = aggregate(per_token, mask, "dapo", normalizer=normalizer)
+                items = items * steps / args.steps_per_generation
+            policy_loss = loss = aggregate(per_token, mask, "dapo", normalizer=items)
         else:
             policy_loss = aggregate(per_token, mask, self.loss_type,
                                     max_completion_length=self.max_completion_length)
@@ -234,11 +227,9 @@ class SearchGRPOTrainer(MeasuredTrainerMixin, GRPOTrainer):
         high = ((ratio > 1 + reg.epsilon_high) & (adv > 0)).float()
         for name, clipped in (("low", low), ("high", high), ("region", torch.maximum(low, high))):
             metrics[f"clip_ratio/{name}_mean"].append(mean(clipped))
-        per_sequence = mask.sum(-1)
-        metrics["clip_ratio/low_min"].append(
-            nanmin(self.accelerator.gather((low * mask).sum(-1) / per_sequence)).item())
-        metrics["clip_ratio/high_max"].append(
-            nanmax(self.accelerator.gather((high * mask).sum(-1) / per_sequence)).item())
+        for name, clipped, extreme in (("low_min", low, nanmin), ("high_max", high, nanmax)):
+            per_sequence = self.accelerator.gather((clipped * mask).sum(-1) / mask.sum(-1))
+            metrics[f"clip_ratio/{name}"].append(extreme(per_sequence).item())
         for name, value in stats.items():
             metrics[name].append(value)
 
@@ -258,11 +249,7 @@ class SearchGRPOTrainer(MeasuredTrainerMixin, GRPOTrainer):
 
 def grpo_config(common: dict[str, Any], rl: RLPhaseConfig, reg: EntropyRegulation,
                 max_length: int) -> GRPOConfig:
-    """Build the ``GRPOConfig`` of an RL phase.
-
-    The clip and forking settings are recorded for TRL too; TRL's entropy bonus stays off
-    (:class:`SearchGRPOTrainer` applies ``reg``'s).
-    """
+    """Build the ``GRPOConfig`` of an RL phase (TRL's entropy bonus off: ours applies it)."""
     return GRPOConfig(
         **common,
         per_device_train_batch_size=rl.questions_per_step * rl.num_generations,

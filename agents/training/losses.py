@@ -57,7 +57,6 @@ class PolicyLoss(Protocol):
                  reg: EntropyRegulation, generator: torch.Generator | None = None,
                  ) -> tuple[Tensor, dict[str, float]]:
         """Return the per-token loss ``[B, T]`` and the loss's statistics."""
-        ...
 
 
 #: Policy losses by name (``EntropyRegulation.policy_loss``).
@@ -209,12 +208,9 @@ def kl_cov_select(cov: Tensor, mask: Tensor, k_ratio: float = 2e-4) -> Tensor:
 
 def _surrogate(logp: Tensor, old_logp: Tensor, advantages: Tensor, mask: Tensor,
                reg: EntropyRegulation) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """The PPO terms, float32 and 0 on masked tokens.
+    """The PPO terms, float32 and 0 on masked tokens: mask, log-ratio, advantages, unclipped, loss.
 
-    Returns:
-        ``(valid, log_ratio, adv, unclipped, ppo)``: the bool mask, ``logp - old_logp``, the
-        ``[B, T]`` advantages, ``-A * ratio`` and the clipped surrogate
-        ``max(-A * ratio, -A * clamp(ratio, 1 - epsilon_low, 1 + epsilon_high))``.
+    The loss is ``max(-A * ratio, -A * clamp(ratio, 1 - epsilon_low, 1 + epsilon_high))``.
     """
     valid = _valid(mask)
     zero = torch.zeros((), dtype=torch.float32, device=logp.device)
@@ -287,9 +283,6 @@ def aggregate(per_token: Tensor, mask: Tensor, loss_type: str, *,
         loss_type: ``grpo``, ``bnpo``, ``dr_grpo`` or ``dapo``.
         max_completion_length: ``dr_grpo``'s fixed length.
         normalizer: ``dapo``'s denominator (default: the valid tokens of this batch).
-
-    Returns:
-        The scalar loss.
     """
     valid = _valid(mask)
     total = torch.where(valid, per_token, torch.zeros_like(per_token))

