@@ -56,7 +56,7 @@ def make_agent_policy(name: str, corpus: Corpus, seed: int = 0,
         lm, tokenizer = load_model(name[len(LM_PREFIX):], model, corpus, seed=seed)
         return make_policy(lm, tokenizer, model, seed=seed, name=name, **sampling)
     cls: Any = AGENTS.resolve(name)
-    if isinstance(cls, type) and issubclass(cls, Demonstrator):  # plans with the gold metadata of the corpus
+    if isinstance(cls, type) and issubclass(cls, Demonstrator):  # plans with gold metadata
         return ScriptedPolicy(partial(cls, corpus))
     if isinstance(cls, type) and issubclass(cls, RandomBaseline):
         # One agent per batch slot, each with its own stream, so parallel samples differ.

@@ -24,10 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import shutil
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -47,6 +44,7 @@ from tokenizers.trainers import BpeTrainer
 from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 from corpora import Corpus
+from corpora.atomic import publish
 from corpora.paths import cache_dir as default_cache_dir
 from envs import protocol
 
@@ -227,19 +225,12 @@ def train_tokenizer(
     if _is_current(target, meta):
         return PreTrainedTokenizerFast.from_pretrained(str(target))
     tokenizer = build_tokenizer(corpus_texts(corpus), vocab_size, common_texts=protocol_texts())
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
-        tokenizer.save_pretrained(str(tmp))
-        (tmp / _META).write_text(json.dumps({**meta, "corpus": corpus.name}, indent=1) + "\n")
-        if target.exists():  # stale recipe: move it aside, then swap the new one in
-            shutil.rmtree(target, ignore_errors=True)
-        try:
-            os.replace(tmp, target)
-        except OSError:  # another process finished first; keep its copy
-            pass
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+
+    def write(folder: Path) -> None:
+        tokenizer.save_pretrained(str(folder))
+        (folder / _META).write_text(json.dumps({**meta, "corpus": corpus.name}, indent=1) + "\n")
+
+    publish(target, write, replace=True)  # a stale recipe is replaced whole
     return tokenizer
 
 

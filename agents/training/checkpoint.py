@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from corpora.atomic import publish as save_new  # noqa: F401  (re-exported for the runner)
+from corpora.atomic import publish as save_new
 
 STATE_NAME = "state.json"
 STATE_VERSION = 1
@@ -25,13 +25,14 @@ STATE_VERSION = 1
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` so readers see the old or the new content, never a mix."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+
+    def write(tmp: Path) -> None:
+        with tmp.open("w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())  # on disk before the rename makes it the state
+
+    save_new(path, write, replace=True)
 
 
 @dataclass

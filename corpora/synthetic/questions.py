@@ -30,66 +30,35 @@ class Candidate:
     entities: tuple[str, ...]  # names in the question, then bridge names, in reasoning order
 
 
+def _attribute(template: str, question: str, answer: str, doc: str, name: str) -> Candidate:
+    """A 1-hop question about ``name``, answered by its own document ``doc``."""
+    return Candidate("attribute", template, question, answer, (doc,), (name,), (name,))
+
+
+def _bridge(template: str, question: str, answer: str, docs: tuple[str, str],
+            names: tuple[str, str]) -> Candidate:
+    """A 2-hop question about ``names[0]`` through the bridge entity ``names[1]``."""
+    return Candidate("bridge", template, question, answer, docs, names[:1], names)
+
+
 def _person_questions(p: Person, world: World) -> list[Candidate]:
     pid = doc_id("person", p.name)
     city = world.cities[p.birth_city]
     employer = world.companies[p.employer]
-    a = (p.name,)
+    city_docs = (pid, doc_id("city", city.name))
+    employer_docs = (pid, doc_id("company", employer.name))
     return [
-        Candidate(
-            "attribute",
-            "person_city",
-            f"In which city was {p.name} born?",
-            p.birth_city,
-            (pid,),
-            a,
-            a,
-        ),
-        Candidate(
-            "attribute",
-            "person_year",
-            f"In what year was {p.name} born?",
-            str(p.birth_year),
-            (pid,),
-            a,
-            a,
-        ),
-        Candidate(
-            "attribute",
-            "person_employer",
-            f"Which company does {p.name} work for?",
-            p.employer,
-            (pid,),
-            a,
-            a,
-        ),
-        Candidate(
-            "bridge",
-            "person_country",
-            f"In which country was {p.name} born?",
-            city.country,
-            (pid, doc_id("city", city.name)),
-            a,
-            (p.name, city.name),
-        ),
-        Candidate(
-            "bridge",
-            "employer_founder",
-            f"Who founded the company that {p.name} works for?",
-            employer.founder,
-            (pid, doc_id("company", employer.name)),
-            a,
-            (p.name, employer.name),
-        ),
-        Candidate(
-            "bridge",
-            "employer_year",
-            f"In what year was the company that employs {p.name} founded?",
-            str(employer.founded),
-            (pid, doc_id("company", employer.name)),
-            a,
-            (p.name, employer.name),
-        ),
+        _attribute("person_city", f"In which city was {p.name} born?", p.birth_city, pid, p.name),
+        _attribute("person_year", f"In what year was {p.name} born?", str(p.birth_year), pid,
+                   p.name),
+        _attribute("person_employer", f"Which company does {p.name} work for?", p.employer, pid,
+                   p.name),
+        _bridge("person_country", f"In which country was {p.name} born?", city.country,
+                city_docs, (p.name, city.name)),
+        _bridge("employer_founder", f"Who founded the company that {p.name} works for?",
+                employer.founder, employer_docs, (p.name, employer.name)),
+        _bridge("employer_year", f"In what year was the company that employs {p.name} founded?",
+                str(employer.founded), employer_docs, (p.name, employer.name)),
     ]
 
 
@@ -97,58 +66,27 @@ def _company_questions(c: Company, world: World) -> list[Candidate]:
     cid = doc_id("company", c.name)
     founder = world.people[c.founder]
     hq = world.cities[c.headquarters]
-    fid = doc_id("person", founder.name)
-    a = (c.name,)
+    founder_docs = (cid, doc_id("person", founder.name))
     return [
-        Candidate(
-            "attribute",
-            "company_year",
-            f"In what year was {c.name} founded?",
-            str(c.founded),
-            (cid,),
-            a,
-            a,
-        ),
-        Candidate(
-            "attribute",
-            "company_city",
-            f"In which city is {c.name} headquartered?",
-            c.headquarters,
-            (cid,),
-            a,
-            a,
-        ),
-        Candidate(
-            "attribute", "company_founder", f"Who founded {c.name}?", c.founder, (cid,), a, a
-        ),
-        Candidate(
-            "bridge",
-            "founder_city",
-            f"In which city was the founder of {c.name} born?",
-            founder.birth_city,
-            (cid, fid),
-            a,
-            (c.name, founder.name),
-        ),
-        Candidate(
-            "bridge",
-            "founder_year",
-            f"In what year was the founder of {c.name} born?",
-            str(founder.birth_year),
-            (cid, fid),
-            a,
-            (c.name, founder.name),
-        ),
-        Candidate(
-            "bridge",
-            "company_country",
-            f"In which country is {c.name} headquartered?",
-            hq.country,
-            (cid, doc_id("city", hq.name)),
-            a,
-            (c.name, hq.name),
-        ),
+        _attribute("company_year", f"In what year was {c.name} founded?", str(c.founded), cid,
+                   c.name),
+        _attribute("company_city", f"In which city is {c.name} headquartered?", c.headquarters,
+                   cid, c.name),
+        _attribute("company_founder", f"Who founded {c.name}?", c.founder, cid, c.name),
+        _bridge("founder_city", f"In which city was the founder of {c.name} born?",
+                founder.birth_city, founder_docs, (c.name, founder.name)),
+        _bridge("founder_year", f"In what year was the founder of {c.name} born?",
+                str(founder.birth_year), founder_docs, (c.name, founder.name)),
+        _bridge("company_country", f"In which country is {c.name} headquartered?", hq.country,
+                (cid, doc_id("city", hq.name)), (c.name, hq.name)),
     ]
+
+
+def _comparison(template: str, question: str, answer: str, kind: str,
+                names: tuple[str, str]) -> Candidate:
+    """A question comparing two entities of ``kind``; both documents support it."""
+    docs = (doc_id(kind, names[0]), doc_id(kind, names[1]))
+    return Candidate("comparison", template, question, answer, docs, names, names)
 
 
 def _comparisons(world: World, rng: random.Random, n_pairs: int) -> list[Candidate]:
@@ -159,31 +97,14 @@ def _comparisons(world: World, rng: random.Random, n_pairs: int) -> list[Candida
         p1, p2 = rng.sample(people, 2)
         if p1.birth_year != p2.birth_year:
             older = p1 if p1.birth_year < p2.birth_year else p2
-            out.append(
-                Candidate(
-                    "comparison",
-                    "born_first",
-                    f"Who was born first, {p1.name} or {p2.name}?",
-                    older.name,
-                    (doc_id("person", p1.name), doc_id("person", p2.name)),
-                    (p1.name, p2.name),
-                    (p1.name, p2.name),
-                )
-            )
+            out.append(_comparison("born_first", f"Who was born first, {p1.name} or {p2.name}?",
+                                   older.name, "person", (p1.name, p2.name)))
         c1, c2 = rng.sample(companies, 2)
         if c1.founded != c2.founded:
             earlier = c1 if c1.founded < c2.founded else c2
-            out.append(
-                Candidate(
-                    "comparison",
-                    "founded_first",
-                    f"Which company was founded earlier, {c1.name} or {c2.name}?",
-                    earlier.name,
-                    (doc_id("company", c1.name), doc_id("company", c2.name)),
-                    (c1.name, c2.name),
-                    (c1.name, c2.name),
-                )
-            )
+            out.append(_comparison(
+                "founded_first", f"Which company was founded earlier, {c1.name} or {c2.name}?",
+                earlier.name, "company", (c1.name, c2.name)))
     return out
 
 
