@@ -30,7 +30,7 @@ def summarize(
         seed: Seed of that subset.
 
     Returns:
-        A flat dict of figures plus a ``diversity`` dict (see DESIGN.md, "Diversity metrics").
+        A flat dict of figures plus a ``diversity`` dict (:func:`diversity_metrics`).
     """
     if not trajectories:
         raise ValueError("expected at least one trajectory to summarize")
