@@ -128,7 +128,7 @@ def run(cfg: DictConfig) -> None:
 
 def main() -> None:
     """Entry point of ``forksearch-bench``: check the command line's keys, then run Hydra."""
-    check_overrides(sys.argv[1:], BenchConfig, PROGRAM)
+    sys.argv[1:] = check_overrides(sys.argv[1:], BenchConfig, PROGRAM)
     run()
 
 

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
 from agents.build import load_corpus
-from agents.cli.schema import CONF_DIR
+from agents.cli.schema import CONF_DIR, IndexConfig, check_overrides, to_object
 from corpora import Corpus, Retriever, make_retriever
 from corpora.retrieval import BM25Retriever, DenseRetriever, HybridRetriever
 from corpora.retrieval.cache import IndexCache, default_cache_root
@@ -23,6 +24,7 @@ from corpora.retrieval.recall import support_recall
 
 #: The cache backend name each cached retriever class uses.
 _BACKENDS: dict[type, str] = {BM25Retriever: "bm25s", DenseRetriever: "dense"}
+PROGRAM = "forksearch-index"
 
 
 def index_entries(retriever: Retriever, cache: IndexCache) -> list[Path]:
@@ -76,20 +78,27 @@ def _sub_status(retriever: Retriever) -> str:
 
 
 @hydra.main(config_path=CONF_DIR, config_name="index", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    """Entry point of ``forksearch-index``."""
-    corpus = load_corpus(OmegaConf.to_container(cfg.corpus, resolve=True))  # type: ignore[arg-type]
-    rows = index_corpus(corpus, list(cfg.retrievers), cfg.split, list(cfg.ks), cfg.refresh,
-                        cfg.cache_dir)
+def run(cfg: DictConfig) -> None:
+    """Build and measure the composed configuration's indexes (``forksearch-index``'s job)."""
+    job = to_object(cfg, PROGRAM)
+    assert isinstance(job, IndexConfig)
+    corpus = load_corpus(job.corpus)
+    rows = index_corpus(corpus, job.retrievers, job.split, job.ks, job.refresh, job.cache_dir)
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     (out_dir / "index.json").write_text(json.dumps({"corpus": corpus.name, "rows": rows}, indent=2))
     table = Table(title=f"indexes of {corpus.name}: {len(corpus.documents)} documents, "
-                        f"recall of supporting documents on {cfg.split} (verbatim questions)")
+                        f"recall of supporting documents on {job.split} (verbatim questions)")
     for col in rows[0]:
         table.add_column(col, justify="left" if col in ("retriever", "status") else "right")
     for r in rows:
         table.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in r.values()))
     Console(width=max(Console().width, 120)).print(table)
+
+
+def main() -> None:
+    """Entry point of ``forksearch-index``: check the command line's keys, then run Hydra."""
+    sys.argv[1:] = check_overrides(sys.argv[1:], IndexConfig, PROGRAM)
+    run()
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
 """The Hydra side of the CLIs: structured schemas, composition, and override checks.
 
-``TrainConfig`` is the schema of ``conf/train.yaml`` (as ``train_schema``) and
-:class:`BenchConfig` that of ``conf/bench.yaml``, so a key or value that does not fit is refused
-before anything runs. Keys are checked on the command line first (:func:`check_overrides`), so
-that a misspelt or misplaced key, with or without ``+``, stops the program with one line that
-says how to spell it, instead of Hydra's multi-line report (or, for ``+key``, no error at all).
+``TrainConfig`` is the schema of ``conf/train.yaml`` (as ``train_schema``), :class:`BenchConfig`
+that of ``conf/bench.yaml`` and :class:`IndexConfig` that of ``conf/index.yaml``, so a key or
+value that does not fit is refused before anything runs. Keys are checked on the command line
+first (:func:`check_overrides`), so that a misspelt or misplaced key, with or without ``+``,
+stops the program with one line that says how to spell it, instead of Hydra's multi-line report
+(or, for ``+key``, no error at all).
 """
 
 from __future__ import annotations
@@ -64,8 +65,32 @@ class BenchConfig:
     top_p: float = 1.0
 
 
+@dataclass
+class IndexConfig:
+    """A ``forksearch-index`` job: build (or refresh) a corpus's indexes, measure recall@k.
+
+    Attributes:
+        corpus: The corpus (as ``TrainConfig.corpus``).
+        retrievers: Retriever names to build and measure.
+        split: The split whose questions' supporting documents measure recall.
+        ks: Cut-offs of recall@k.
+        refresh: Delete this corpus's cached indexes first and rebuild them.
+        cache_dir: Index cache root (``None``: ``$FORKSEARCH_CACHE_DIR`` or
+            ``~/.cache/forksearch``).
+    """
+
+    corpus: dict[str, Any] = field(default_factory=lambda: {"name": "synthetic"})
+    retrievers: list[str] = field(default_factory=lambda: ["bm25", "rank_bm25", "dense",
+                                                           "hybrid"])
+    split: str = "test"
+    ks: list[int] = field(default_factory=lambda: [1, 3, 10])
+    refresh: bool = False
+    cache_dir: str | None = None
+
+
 ConfigStore.instance().store(name="train_schema", node=TrainConfig)
 ConfigStore.instance().store(name="bench_schema", node=BenchConfig)
+ConfigStore.instance().store(name="index_schema", node=IndexConfig)
 
 
 def _groups() -> set[str]:
@@ -119,18 +144,39 @@ def unknown_key(key: str, value: str, schema: type) -> str | None:
     return None
 
 
-def check_overrides(args: Sequence[str], schema: type, program: str) -> None:
-    """Exit with one line if a command-line ``key=value`` names no setting of ``schema``."""
+def _free_form(key: str, schema: type) -> bool:
+    """Whether a (known) key sits in a free-form mapping, such as a corpus loader's options."""
+    node: Any = schema
+    for part in key.split("."):
+        if not dataclasses.is_dataclass(node):
+            return True
+        node = typing.get_type_hints(node)[part]
+    return False
+
+
+def check_overrides(args: Sequence[str], schema: type, program: str) -> list[str]:
+    """Check the keys of command-line overrides against ``schema``.
+
+    Returns:
+        ``args``, with ``++`` (Hydra's set-or-add) on keys of free-form mappings, so that a
+        loader option (``corpus.size=tiny``) needs no ``+`` whether or not a file set it.
+
+    Raises:
+        SystemExit: With one line, if a ``key=value`` names no setting of ``schema``.
+    """
+    out = []
     for arg in args:
-        if arg.startswith("-") or "=" not in arg:
-            continue  # a Hydra flag (-m, --cfg job...) or a deletion (~key)
-        key, value = arg.split("=", 1)
+        key, _, value = arg.partition("=")
         key = key.lstrip("+")
-        if key in _groups() or key.split(".")[0] == "hydra" or "@" in key or "/" in key:
-            continue  # config groups and Hydra's own settings are Hydra's to check
+        if (arg.startswith(("-", "~")) or not value or key in _groups()
+                or key.split(".")[0] == "hydra" or "@" in key or "/" in key):
+            out.append(arg)  # Hydra's flags, deletions, groups and settings are Hydra's to check
+            continue
         problem = unknown_key(key, value, schema)
         if problem is not None:
             sys.exit(f"{program}: error: {problem}")
+        out.append(f"++{key}={value}" if _free_form(key, schema) else arg)
+    return out
 
 
 def to_object(cfg: DictConfig, program: str) -> Any:

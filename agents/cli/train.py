@@ -106,7 +106,7 @@ def run(cfg: DictConfig) -> None:
 
 def main() -> None:
     """Entry point of ``forksearch-train``: check the command line's keys, then run Hydra."""
-    check_overrides(sys.argv[1:], TrainConfig, PROGRAM)
+    sys.argv[1:] = check_overrides(sys.argv[1:], TrainConfig, PROGRAM)
     run()
 
 

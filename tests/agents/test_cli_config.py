@@ -1,5 +1,6 @@
 import dataclasses
 import importlib.util
+import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from agents.build import build_retriever, load_corpus, load_model
 from agents.cli.schema import (
     CONF_DIR,
     BenchConfig,
+    IndexConfig,
     check_overrides,
     compose_config,
     unknown_key,
@@ -143,8 +145,8 @@ def test_retriever_options_build(option):
 
 
 def test_a_users_own_loader_is_named_by_its_entry_point():
-    cfg = train_config("corpus.name=corpora.synthetic:load_synthetic", "+corpus.size=tiny",
-                       "+corpus.seed=5")
+    cfg = train_config("corpus.name=corpora.synthetic:load_synthetic", "++corpus.size=tiny",
+                       "++corpus.seed=5")
     assert load_corpus(cfg.corpus).documents == corpora.load("synthetic", size="tiny",
                                                              seed=5).documents
 
@@ -177,10 +179,15 @@ def test_known_and_free_form_keys_pass(key):
     assert unknown_key(key, "1", TrainConfig) is None
 
 
-def test_override_check_skips_groups_flags_and_hydra_settings():
-    check_overrides(["-m", "algorithm=grpo,kl_cov", "hydra.run.dir=x", "~corpus.size",
-                     "+corpus.path=a.jsonl", "hydra/launcher=joblib", "--cfg", "job"],
-                    TrainConfig, "prog")
+def test_override_check_passes_hydra_its_own_and_lets_loader_options_need_no_plus():
+    args = ["-m", "algorithm=grpo,kl_cov", "hydra.run.dir=x", "~corpus.size", "--cfg", "job",
+            "hydra/launcher=joblib", "sft.steps=3", "+seed=2"]
+    assert check_overrides(args, TrainConfig, "prog") == args
+    free = ["corpus.size=tiny", "+corpus.path=a.jsonl", "model.tiny.num_layers=3"]
+    assert check_overrides(free, TrainConfig, "prog") == [
+        "++corpus.size=tiny", "++corpus.path=a.jsonl", "++model.tiny.num_layers=3"]
+    cfg = train_config(*check_overrides(["corpus.size=tiny"], TrainConfig, "prog"))
+    assert cfg.corpus == {"name": "synthetic", "size": "tiny"}
     with pytest.raises(SystemExit, match="prog: error: unknown key 'sft.stepz'"):
         check_overrides(["+sft.stepz=3"], TrainConfig, "prog")
 
@@ -230,3 +237,16 @@ def test_launcher_configs_compose(launcher, plugin):
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = compose("train", overrides=[f"hydra/launcher={launcher}"], return_hydra_config=True)
     assert cfg.hydra.launcher._target_.startswith("hydra")
+
+
+def test_index_cli_builds_and_measures_the_configured_retrievers(tmp_path):
+    run = subprocess.run(["forksearch-index", "corpus.size=tiny", "retrievers=[bm25,rank_bm25]",
+                          f"cache_dir={tmp_path / 'cache'}", f"hydra.run.dir={tmp_path}"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    report = json.loads((tmp_path / "index.json").read_text())
+    assert report["corpus"] == "synthetic-tiny-0"
+    bm25, reference = report["rows"]
+    assert (bm25["retriever"], bm25["status"], reference["status"]) == ("bm25", "built", "memory")
+    assert 0 < bm25["recall@1"] <= bm25["recall@3"] <= bm25["recall@10"] <= 1
+    assert compose_config("index", IndexConfig, ["ks=[5]"]).ks == [5]
