@@ -52,7 +52,7 @@ class Registry:
             return _load(self._entries.get(name, name))
         close = difflib.get_close_matches(name, self.names(), n=3)
         hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
-        plural = self.kind + ("es" if self.kind.endswith("s") else "s")
+        plural = {"corpus": "corpora"}.get(self.kind, f"{self.kind}s")
         raise ValueError(f"unknown {self.kind} {name!r}; known {plural}: "
                          f"{', '.join(self.names())} (or {_SPELLING}).{hint}")
 
