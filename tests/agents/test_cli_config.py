@@ -125,7 +125,9 @@ def test_local_model_template_loads_a_saved_checkpoint_with_or_without_lora(tmp_
 
 
 @pytest.mark.parametrize("option", GROUPS["corpus"])
-def test_corpus_options_load(option):
+def test_corpus_options_load(option, require_sample):
+    if option in ("hotpotqa", "musique", "nq_open"):
+        require_sample(option)
     corpus = load_corpus(train_config(f"corpus={option}").corpus)
     assert isinstance(corpus, corpora.Corpus) and corpus.documents and corpus.questions
 

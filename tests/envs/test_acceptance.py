@@ -63,7 +63,8 @@ def answer_retrieved_score(env: SearchEnv, qid: str) -> float:
 # MuSiQue needs top-5: 657 of its 3,722 paragraphs share their title with another paragraph,
 # so a title query cannot single one out (top-3 gives 0.855, top-5 0.915).
 @pytest.mark.parametrize(("name", "top_k"), [("hotpotqa", 3), ("musique", 5)])
-def test_oracle_solves_real_samples(name, top_k):
+def test_oracle_solves_real_samples(name, top_k, require_sample):
+    require_sample(name)
     corpus = corpora.load(name)
     questions = span_questions(corpus)
     assert len(questions) > 150
