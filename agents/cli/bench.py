@@ -16,10 +16,10 @@ from rich.console import Console
 from rich.table import Table
 
 from agents.build import build_retriever, load_corpus, make_envs
-from agents.cli.schema import CONF_DIR, BenchConfig, check_overrides, to_object
+from agents.cli.schema import CONF_DIR, BenchConfig, check_overrides, reports_user_errors, to_object
 from agents.evaluation import Embedder, json_safe, summarize
 from agents.plots import plot_strategy_distributions
-from agents.registry import make_agent_policy
+from agents.registry import AGENTS, LM_PREFIX, make_agent_policy
 from agents.rollout import rollout
 from agents.trajectory import Trajectory, save_jsonl
 
@@ -34,6 +34,9 @@ def run_bench(cfg: BenchConfig, out_dir: Path) -> list[dict[str, Any]]:
     questions = corpus.split(cfg.split)[: cfg.max_questions]
     if not questions:
         raise ValueError(f"corpus {corpus.name!r} has no questions in split {cfg.split!r}")
+    for name in cfg.agents:  # unknown names fail now, not after the first agents ran
+        if not name.startswith(LM_PREFIX):
+            AGENTS.resolve(name)
     qids = [q.qid for q in questions]
     batch = make_envs(corpus, retriever, cfg.env, cfg.split,
                       min(cfg.env.batch_size, len(qids) * cfg.samples))
@@ -115,9 +118,10 @@ def print_table(rows: list[dict[str, Any]], console: Console) -> None:
 
 
 @hydra.main(config_path=CONF_DIR, config_name="bench", version_base="1.3")
+@reports_user_errors(PROGRAM)
 def run(cfg: DictConfig) -> None:
     """Benchmark the composed configuration's agents (``forksearch-bench``'s job)."""
-    bench = to_object(cfg, PROGRAM)
+    bench = to_object(cfg)
     assert isinstance(bench, BenchConfig)
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     rows = run_bench(bench, out_dir)

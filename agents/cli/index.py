@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from agents.build import load_corpus
-from agents.cli.schema import CONF_DIR, IndexConfig, check_overrides, to_object
+from agents.cli.schema import CONF_DIR, IndexConfig, check_overrides, reports_user_errors, to_object
 from corpora import Corpus, Retriever, make_retriever
 from corpora.retrieval import BM25Retriever, DenseRetriever, HybridRetriever
 from corpora.retrieval.cache import IndexCache, default_cache_root
@@ -78,9 +78,10 @@ def _sub_status(retriever: Retriever) -> str:
 
 
 @hydra.main(config_path=CONF_DIR, config_name="index", version_base="1.3")
+@reports_user_errors(PROGRAM)
 def run(cfg: DictConfig) -> None:
     """Build and measure the composed configuration's indexes (``forksearch-index``'s job)."""
-    job = to_object(cfg, PROGRAM)
+    job = to_object(cfg)
     assert isinstance(job, IndexConfig)
     corpus = load_corpus(job.corpus)
     rows = index_corpus(corpus, job.retrievers, job.split, job.ks, job.refresh, job.cache_dir)

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
+import os
 import sys
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar, cast
 
 from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
@@ -174,17 +176,43 @@ def check_overrides(args: Sequence[str], schema: type, program: str) -> list[str
             continue
         problem = unknown_key(key, value, schema)
         if problem is not None:
-            sys.exit(f"{program}: error: {problem}")
+            fail(program, problem)
         out.append(f"++{key}={value}" if _free_form(key, schema) else arg)
     return out
 
 
-def to_object(cfg: DictConfig, program: str) -> Any:
-    """The validated dataclass of a composed config; a bad value exits with one line."""
-    try:
-        return OmegaConf.to_object(cfg)
-    except (ValueError, TypeError) as err:
-        sys.exit(f"{program}: error: {str(err).splitlines()[0]}")
+#: Errors that say what the user set wrong (config, paths, data files): reported in one line.
+USER_ERRORS = (ValueError, TypeError, FileNotFoundError, FileExistsError, NotADirectoryError)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail(program: str, message: str) -> NoReturn:
+    """Print ``program: error: message`` (its first line) to stderr and exit with status 2."""
+    print(f"{program}: error: {message.strip().splitlines()[0]}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def reports_user_errors(program: str) -> Callable[[F], F]:
+    """Decorate a CLI job so a user error ends it with one line (a traceback only for bugs).
+
+    ``HYDRA_FULL_ERROR=1`` keeps the traceback of user errors too.
+    """
+    def decorate(job: F) -> F:
+        @functools.wraps(job)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return job(*args, **kwargs)
+            except USER_ERRORS as err:
+                if os.environ.get("HYDRA_FULL_ERROR") == "1":
+                    raise
+                fail(program, str(err) or type(err).__name__)
+        return cast(F, run)
+    return decorate
+
+
+def to_object(cfg: DictConfig) -> Any:
+    """The validated dataclass of a composed config (errors as :data:`USER_ERRORS`)."""
+    return OmegaConf.to_object(cfg)
 
 
 def compose_config(name: str, schema: type[T], overrides: Sequence[str] = ()) -> T:

@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
-from agents.cli.schema import CONF_DIR, check_overrides, to_object
+from agents.cli.schema import CONF_DIR, check_overrides, reports_user_errors, to_object
 from agents.evaluation import json_safe
 from agents.lm.model import check_model_source
 from agents.plots import plot_training
@@ -90,10 +90,11 @@ def print_result(summary: dict[str, Any], run_dir: Path) -> None:
 
 
 @hydra.main(config_path=CONF_DIR, config_name="train", version_base="1.3")
+@reports_user_errors(PROGRAM)
 def run(cfg: DictConfig) -> None:
     """Train, test and report the composed configuration (``forksearch-train``'s job)."""
     start = time.perf_counter()
-    train_cfg = to_object(cfg, PROGRAM)
+    train_cfg = to_object(cfg)
     assert isinstance(train_cfg, TrainConfig)
     check_model_source(train_cfg.model.name)  # a wrong path fails now, not after the demos
     run_dir = Path(HydraConfig.get().runtime.output_dir)

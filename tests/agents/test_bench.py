@@ -122,7 +122,12 @@ def test_cli_rejects_unknown_agent(tmp_path):
         text=True,
         timeout=120,
     )
-    assert run.returncode != 0 and "known agents" in run.stderr
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines() == [
+        "forksearch-bench: error: unknown agent 'nope'; known agents: base_entity_bridge, "
+        "base_keyword, base_random, base_verbatim, demo_bridge, demo_decomposition, demo_entity, "
+        "demo_keyword, demo_reformulation, demo_verbatim (or spell an entry point "
+        "'package.module:function')."]
 
 
 def test_cli_rejects_misplaced_keys_in_one_line(tmp_path):

@@ -1,6 +1,7 @@
 import dataclasses
 import importlib.util
 import json
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -252,3 +253,18 @@ def test_index_cli_builds_and_measures_the_configured_retrievers(tmp_path):
     assert (bm25["retriever"], bm25["status"], reference["status"]) == ("bm25", "built", "memory")
     assert 0 < bm25["recall@1"] <= bm25["recall@3"] <= bm25["recall@10"] <= 1
     assert compose_config("index", IndexConfig, ["ks=[5]"]).ks == [5]
+
+
+def test_a_data_error_inside_the_job_is_one_line_and_a_traceback_only_on_request(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"doc_id": "d1", "title": "A", "text": "x"}\n{"doc_id": \n')
+    args = ["forksearch-train", "corpus=template", f"corpus.path={bad}"]
+    run = subprocess.run([*args, f"hydra.run.dir={tmp_path / 'a'}"], capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines() == [
+        f"forksearch-train: error: {bad}:2: invalid JSON (Expecting value at column 1); fix or "
+        "remove that line"]
+    full = subprocess.run([*args, f"hydra.run.dir={tmp_path / 'b'}"], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "HYDRA_FULL_ERROR": "1"})
+    assert full.returncode == 1 and "Traceback" in full.stderr and f"{bad}:2" in full.stderr
