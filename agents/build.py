@@ -7,23 +7,19 @@ once per process however many callers ask for it).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-import corpora
 from agents.lm import LMPolicy, load_model_and_tokenizer
 from agents.lm.model import TINY
 from agents.training.config import EnvConfig, ModelConfig
 from agents.training.trainer_args import resolve_device
 from corpora import Corpus, Retriever
 from envs.batch import SearchEnvBatch
+from envs.cache import shared_corpus, shared_retriever
 from envs.search_env import SearchEnv
-
-_CORPORA: dict[str, Corpus] = {}
-_RETRIEVERS: dict[tuple[int, str], Retriever] = {}
 
 
 def _split_spec(spec: Mapping[str, Any], part: str) -> tuple[str, dict[str, Any]]:
@@ -36,21 +32,17 @@ def _split_spec(spec: Mapping[str, Any], part: str) -> tuple[str, dict[str, Any]
 
 
 def load_corpus(spec: Mapping[str, Any]) -> Corpus:
-    """The corpus of a ``{"name": ..., **loader options}`` spec, loaded once per process."""
-    key = json.dumps(dict(spec), sort_keys=True, default=str)
-    if key not in _CORPORA:
-        name, options = _split_spec(spec, "corpus")
-        _CORPORA[key] = corpora.load(name, **options)
-    return _CORPORA[key]
+    """The corpus of a ``{"name": ..., **loader options}`` spec, loaded once per process.
+
+    Shared with the environments ``gymnasium.make`` builds; a data file that changed is re-read.
+    """
+    return shared_corpus(*_split_spec(spec, "corpus"))
 
 
 def build_retriever(spec: Mapping[str, Any], corpus: Corpus) -> Retriever:
     """The retriever of a ``{"name": ..., **options}`` spec over ``corpus``, built once."""
-    key = (id(corpus), json.dumps(dict(spec), sort_keys=True, default=str))
-    if key not in _RETRIEVERS:
-        name, options = _split_spec(spec, "retriever")
-        _RETRIEVERS[key] = corpora.make_retriever(name, corpus, **options)
-    return _RETRIEVERS[key]
+    name, options = _split_spec(spec, "retriever")
+    return shared_retriever(name, corpus, options)
 
 
 def make_envs(corpus: Corpus, retriever: Retriever, env: EnvConfig, split: str,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from corpora import Document
 
-_ACTION = re.compile(r"<(search|answer)>(.*?)</\1>", re.DOTALL)
+_ACTION_KINDS = ("search", "answer")
 
 INSTRUCTION = (
     "Answer the question. To search, write <search>query</search> and the results appear "
@@ -42,13 +42,30 @@ def parse_action(text: object) -> Action:
     """Parse one agent turn; never raises (anything unparseable is an ``invalid`` action)."""
     if not isinstance(text, str):
         return Action("invalid", reason=f"expected text, got {type(text).__name__}")
-    match = _ACTION.search(text)
-    if match is None:
+    tags = [_first_complete_tag(text, kind) for kind in _ACTION_KINDS]
+    found = [tag for tag in tags if tag is not None]
+    if not found:
         return Action("invalid", reason="no <search> or <answer> tag")
-    kind, content = match.group(1), " ".join(match.group(2).split())
+    _, kind, body = min(found)
+    content = " ".join(body.split())
     if not content:
         return Action("invalid", reason=f"empty <{kind}> tag")
     return Action(kind, content)
+
+
+def _first_complete_tag(text: str, kind: str) -> tuple[int, str, str] | None:
+    """``(start, kind, body)`` of the first ``<kind>body</kind>`` in ``text``, or ``None``.
+
+    Linear time, where a lazy regex rescans the rest of the text from every opening tag: only
+    the first opening can start the first complete tag, because a closing tag after any later
+    opening also follows the first one.
+    """
+    opening, closing = f"<{kind}>", f"</{kind}>"
+    start = text.find(opening)
+    if start < 0:
+        return None
+    end = text.find(closing, start + len(opening))
+    return None if end < 0 else (start, kind, text[start + len(opening) : end])
 
 
 def render_prompt(question: str) -> str:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import copy
+import math
+import numbers
 import string
-from functools import lru_cache
+from collections.abc import Mapping
 from typing import Any
 
 import gymnasium as gym
-from gymnasium import spaces
+from gymnasium import logger, spaces
 
-import corpora
 from corpora import Corpus, Hit, Question, Retriever
+from envs.cache import shared_corpus, shared_retriever
 from envs.protocol import (
     INVALID_FEEDBACK,
     TRUNCATED_FEEDBACK,
@@ -24,15 +27,7 @@ from envs.rewards import REWARDS, exact_match, token_f1
 MAX_OBSERVATION_CHARS = 16_384
 MAX_ACTION_CHARS = 4_096
 
-
-@lru_cache(maxsize=8)
-def _cached_corpus(name: str, options: tuple[tuple[str, Any], ...]) -> Corpus:
-    return corpora.load(name, **dict(options))
-
-
-@lru_cache(maxsize=8)
-def _cached_retriever(corpus: Corpus, kind: str, options: tuple[tuple[str, Any], ...]) -> Retriever:
-    return corpora.make_retriever(kind, corpus, **dict(options))
+StepResult = tuple[str, float, bool, bool, dict[str, Any]]
 
 
 def _charset(corpus: Corpus) -> str:
@@ -46,6 +41,30 @@ def _charset(corpus: Corpus) -> str:
     return "".join(sorted(chars))
 
 
+def _int_at_least(name: str, value: object, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"expected {name} to be an int >= {minimum}, got {value!r} "
+                        f"({type(value).__name__})")
+    if value < minimum:
+        raise ValueError(f"expected {name} >= {minimum}, got {value}")
+    return int(value)
+
+
+def _penalty(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"expected format_penalty to be a number >= 0, got {value!r} "
+                        f"({type(value).__name__})")
+    penalty = float(value)
+    if not (math.isfinite(penalty) and penalty >= 0):
+        raise ValueError(f"expected a finite format_penalty >= 0, got {value}")
+    return penalty
+
+
+def _check_type(name: str, value: object, expected: tuple[type, ...], what: str) -> None:
+    if not isinstance(value, expected):
+        raise TypeError(f"expected {name} to be {what}, got {value!r} ({type(value).__name__})")
+
+
 class SearchEnv(gym.Env[str, str]):
     """Multi-turn question answering with a search tool, in the Search-R1 text protocol.
 
@@ -55,9 +74,12 @@ class SearchEnv(gym.Env[str, str]):
     optional ``<think>...</think>`` is ignored. Searches return the top ``top_k`` documents.
 
     ## Action Space
-    ``Text``: the agent's whole turn. Any string is accepted; turns without a complete
-    ``<search>`` or ``<answer>`` tag (or with an empty one) are invalid actions, answered with
-    feedback, and the episode goes on.
+    ``Text`` of at most 4,096 characters (``MAX_ACTION_CHARS``): the agent's whole turn. Any
+    value is accepted and never raises; turns without a complete ``<search>`` or ``<answer>``
+    tag (or with an empty one), and values that are not strings, are invalid actions, answered
+    with feedback, and the episode goes on. Only the first 4,096 characters of a longer turn
+    are read (``info["action_truncated"]`` says so, and the feedback of an invalid action
+    mentions it). Parsing takes time linear in the length of the turn.
 
     ## Observation Space
     ``Text``: the text the environment adds to the conversation: the instruction and question on
@@ -71,17 +93,23 @@ class SearchEnv(gym.Env[str, str]):
     ## Rewards
     On an answer: exact match (``reward="em"``) or token F1 (``reward="f1"``) against the gold
     answers after SQuAD normalisation, minus ``format_penalty`` for every invalid action in the
-    episode. 0 on every other step.
+    episode; on truncation, minus the same penalty. 0 on every other step. ``reward_range`` is
+    ``(-format_penalty * max_turns, 1.0)``.
 
     ## Episode End
     Terminated when the agent answers; truncated when ``max_turns`` turns passed without one.
+    Stepping an ended episode is a caller bug: it logs a ``gymnasium`` warning, ignores the
+    action and repeats the final observation, ``terminated`` and ``truncated`` with reward 0;
+    nothing is counted (turns, invalid actions, transcript) until ``reset``.
 
     ## Information
     Every step: ``qid``, ``question``, ``turn`` (turns taken), ``action_type`` (``search``,
-    ``answer`` or ``invalid``), ``invalid_action`` (bool), ``queries`` (all queries so far),
-    ``retrieved_ids`` (doc ids per search so far), ``invalid_actions`` (count so far). At the end
-    of an episode also ``answer`` (``None`` if truncated), ``em``, ``f1`` and ``score`` (the
-    episode's total reward), and ``gold_answers`` (for logging only: agents must not read it).
+    ``answer`` or ``invalid``; ``ignored`` after the end), ``invalid_action`` (bool),
+    ``action_truncated`` (bool: the turn was longer than 4,096 characters), ``queries`` (all
+    queries so far), ``retrieved_ids`` (doc ids per search so far), ``invalid_actions`` (count so
+    far). At the end of an episode also ``answer`` (``None`` if truncated), ``em``, ``f1`` and
+    ``score`` (the episode's total reward), and ``gold_answers`` (for logging only: agents must
+    not read it).
 
     ## Arguments
     ```python
@@ -91,10 +119,14 @@ class SearchEnv(gym.Env[str, str]):
     ```
     ``corpus`` and ``retriever`` take a registered name or a ready object; the ``*_options``
     dicts go to ``corpora.load`` and ``corpora.make_retriever``. Environments built from the same
-    names share one corpus and one retriever.
+    names and options in one process share one corpus and one retriever (``envs.cache``); a
+    file or folder named in ``corpus_options`` is read again once it changed. Arguments of the
+    wrong type or range raise ``TypeError`` or ``ValueError`` at construction.
 
     ## Version History
-    * v0: initial version.
+    * v0: initial version. Later, without a new id (issue #13): a step after the end warns and
+      repeats the end instead of counting on; turns are read up to ``MAX_ACTION_CHARS``;
+      constructor arguments are type-checked; ``reward_range`` is declared.
     """
 
     metadata: dict[str, Any] = {"render_modes": ["ansi"], "render_fps": 1}
@@ -108,30 +140,36 @@ class SearchEnv(gym.Env[str, str]):
         max_turns: int = 4,
         reward: str = "em",
         format_penalty: float = 0.0,
-        corpus_options: dict[str, Any] | None = None,
-        retriever_options: dict[str, Any] | None = None,
+        corpus_options: Mapping[str, Any] | None = None,
+        retriever_options: Mapping[str, Any] | None = None,
         render_mode: str | None = None,
     ) -> None:
-        if top_k < 1 or max_turns < 1:
-            raise ValueError(f"expected top_k >= 1 and max_turns >= 1, got {top_k=}, {max_turns=}")
-        if reward not in REWARDS:
+        self.top_k = _int_at_least("top_k", top_k, 1)
+        self.max_turns = _int_at_least("max_turns", max_turns, 1)
+        self.format_penalty = _penalty(format_penalty)
+        if not isinstance(reward, str) or reward not in REWARDS:
             raise ValueError(f"unknown reward {reward!r}; expected one of {', '.join(REWARDS)}")
         if render_mode not in (None, "ansi"):
             raise ValueError(f"expected render_mode None or 'ansi', got {render_mode!r}")
+        _check_type("split", split, (str,), "a split name")
+        _check_type("corpus", corpus, (str, Corpus), "a corpus name or a Corpus")
+        _check_type("retriever", retriever, (str, Retriever), "a retriever name or a Retriever")
+        for name, options in (("corpus_options", corpus_options),
+                              ("retriever_options", retriever_options)):
+            if options is not None:
+                _check_type(name, options, (Mapping,), "a dict of options or None")
         if isinstance(corpus, str):
-            corpus = _cached_corpus(corpus, tuple(sorted((corpus_options or {}).items())))
+            corpus = shared_corpus(corpus, corpus_options or {})
         if isinstance(retriever, str):
-            options = tuple(sorted((retriever_options or {}).items()))
-            retriever = _cached_retriever(corpus, retriever, options)
+            retriever = shared_retriever(retriever, corpus, retriever_options or {})
         self.corpus: Corpus = corpus
         self.retriever: Retriever = retriever
         self.questions: list[Question] = corpus.split(split)
         if not self.questions:
             raise ValueError(f"corpus {corpus.name!r} has no questions in split {split!r}")
         self._by_qid = {q.qid: q for q in self.questions}
-        self.split, self.top_k, self.max_turns = split, top_k, max_turns
-        self.reward_name, self.format_penalty = reward, format_penalty
-        self.render_mode = render_mode
+        self.split, self.reward_name, self.render_mode = split, reward, render_mode
+        self.reward_range: tuple[float, float] = (-self.format_penalty * self.max_turns, 1.0)
         charset = _charset(corpus)
         self.action_space = spaces.Text(MAX_ACTION_CHARS, min_length=0, charset=charset)
         self.observation_space = spaces.Text(MAX_OBSERVATION_CHARS, min_length=0, charset=charset)
@@ -144,7 +182,13 @@ class SearchEnv(gym.Env[str, str]):
         self.queries: list[str] = []
         self.retrieved_ids: list[list[str]] = []
         self.invalid_actions = 0
-        self.done = False
+        # The last step's (observation, terminated, truncated, info) once the episode ended.
+        self._final: tuple[str, bool, bool, dict[str, Any]] | None = None
+
+    @property
+    def done(self) -> bool:
+        """Whether the episode has ended (terminated or truncated)."""
+        return self._final is not None
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -163,28 +207,34 @@ class SearchEnv(gym.Env[str, str]):
         self._transcript = [obs]
         return self._fit(obs), self._info(Action("reset"))
 
-    def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
+    def parse(self, action: object) -> Action:
+        """Parse a turn as ``step`` does: only its first ``MAX_ACTION_CHARS`` characters count."""
+        if not isinstance(action, str) or len(action) <= MAX_ACTION_CHARS:
+            return parse_action(action)
+        parsed = parse_action(action[:MAX_ACTION_CHARS])
+        if parsed.kind != "invalid":
+            return parsed
+        return Action("invalid", reason=f"{parsed.reason} in the first {MAX_ACTION_CHARS:,} "
+                      f"characters of a {len(action):,}-character turn")
+
+    def step(self, action: str) -> StepResult:
         """Take one agent turn; searches call the retriever for this one query."""
-        parsed = parse_action(action)
+        parsed = self.parse(action)
         hits = (
             self.retriever.search([parsed.content], self.top_k)[0]
-            if parsed.kind == "search"
+            if parsed.kind == "search" and not self.done
             else []
         )
         return self.apply(action, parsed, hits)
 
-    def apply(
-        self, action: str, parsed: Action, hits: list[Hit]
-    ) -> tuple[str, float, bool, bool, dict[str, Any]]:
-        """Advance the episode given a parsed action and, for a search, its hits.
+    def apply(self, action: str, parsed: Action, hits: list[Hit]) -> StepResult:
+        """Advance the episode given ``parse(action)`` and, for a search, its hits.
 
         ``step`` calls this after retrieving; ``envs.batch.SearchEnvBatch`` calls it after one
         batched retrieval for many environments.
         """
-        if self.done:
-            # Stepping a finished episode is a caller bug, but still data: report it, change
-            # nothing.
-            parsed = Action("invalid", reason="the episode has ended; call reset()")
+        if self._final is not None:
+            return self._repeat_end(*self._final)
         self.turn += 1
         reward, terminated = 0.0, False
         if parsed.kind == "search":
@@ -199,12 +249,13 @@ class SearchEnv(gym.Env[str, str]):
         else:
             self.invalid_actions += 1
             obs = INVALID_FEEDBACK.format(reason=parsed.reason)
-        truncated = not terminated and self.turn >= self.max_turns and not self.done
+        truncated = not terminated and self.turn >= self.max_turns
         if truncated:
             reward -= self.format_penalty * self.invalid_actions
             obs += TRUNCATED_FEEDBACK
-        info = self._info(parsed)
-        if (terminated or truncated) and not self.done:
+        obs = self._fit(obs)
+        info = self._info(parsed, action_truncated=_too_long(action))
+        if terminated or truncated:
             answer = parsed.content if terminated else None
             info.update(
                 answer=answer,
@@ -213,21 +264,34 @@ class SearchEnv(gym.Env[str, str]):
                 score=reward,
                 gold_answers=list(self.question.answers),
             )
-        self.done = self.done or terminated or truncated
-        self._transcript += [action if isinstance(action, str) else repr(action), obs]
-        return self._fit(obs), reward, terminated, truncated, info
+            self._final = (obs, terminated, truncated, copy.deepcopy(info))
+        turn = action[:MAX_ACTION_CHARS] if isinstance(action, str) else repr(action)
+        self._transcript += [turn, obs]
+        return obs, reward, terminated, truncated, info
+
+    def _repeat_end(
+        self, obs: str, terminated: bool, truncated: bool, final_info: dict[str, Any]
+    ) -> StepResult:
+        logger.warn(
+            "SearchEnv.step() was called after the episode ended; the action is ignored and the "
+            "final result is repeated with reward 0. Call reset() to start a new episode."
+        )
+        info = copy.deepcopy(final_info)
+        info.update(action_type="ignored", invalid_action=False, action_truncated=False)
+        return obs, 0.0, terminated, truncated, info
 
     def render(self) -> str | None:
         """With ``render_mode="ansi"``, the episode so far as one string."""
         return "".join(self._transcript) if self.render_mode == "ansi" else None
 
-    def _info(self, parsed: Action) -> dict[str, Any]:
+    def _info(self, parsed: Action, action_truncated: bool = False) -> dict[str, Any]:
         return {
             "qid": self.question.qid,
             "question": self.question.question,
             "turn": self.turn,
             "action_type": parsed.kind,
             "invalid_action": parsed.kind == "invalid",
+            "action_truncated": action_truncated,
             "invalid_actions": self.invalid_actions,
             "queries": list(self.queries),
             "retrieved_ids": [list(ids) for ids in self.retrieved_ids],
@@ -235,3 +299,7 @@ class SearchEnv(gym.Env[str, str]):
 
     def _fit(self, obs: str) -> str:
         return obs[:MAX_OBSERVATION_CHARS]
+
+
+def _too_long(action: object) -> bool:
+    return isinstance(action, str) and len(action) > MAX_ACTION_CHARS

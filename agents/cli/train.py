@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,6 @@ from rich.table import Table
 
 from agents.cli.schema import CONF_DIR, check_overrides, reports_user_errors, to_object
 from agents.evaluation import json_safe
-from agents.lm.model import check_model_source
 from agents.plots import plot_training
 from agents.training.config import TrainConfig
 from agents.training.metrics import METRICS_NAME, MetricsLog
@@ -93,14 +91,13 @@ def print_result(summary: dict[str, Any], run_dir: Path) -> None:
 @reports_user_errors(PROGRAM)
 def run(cfg: DictConfig) -> None:
     """Train, test and report the composed configuration (``forksearch-train``'s job)."""
-    start = time.perf_counter()
     train_cfg = to_object(cfg)
     assert isinstance(train_cfg, TrainConfig)
-    check_model_source(train_cfg.model.name)  # a wrong path fails now, not after the demos
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    job = Run(train_cfg, run_dir)
+    job = Run(train_cfg, run_dir)  # checks splits, model source... before anything runs
     result = job.execute()
-    summary = write_summary(run_dir, result, job.test(), time.perf_counter() - start)
+    test = job.test()
+    summary = write_summary(run_dir, result, test, job.wall_time_s())  # over every process
     plot_training(MetricsLog(run_dir / METRICS_NAME).rows(), run_dir)
     print_result(summary, run_dir)
 

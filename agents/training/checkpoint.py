@@ -5,12 +5,15 @@ A run directory holds ``state.json`` (this module's :class:`RunState`), the file
 current phase's last Hugging Face ``checkpoint-N``), and ``metrics.jsonl``. ``state.json`` is the
 commit point: it is replaced atomically, only after every file it names is complete, so a run
 killed at any moment resumes from the last state it committed. Files no state points to any
-more are pruned after each commit.
+more are pruned after each commit. A run killed before its first commit (while it builds the
+initial model and the demonstration pool) has no state yet: :func:`discard_uncommitted` clears
+what it left, and the run starts again.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 from dataclasses import asdict, dataclass, field
@@ -21,6 +24,10 @@ from corpora.atomic import publish as save_new
 
 STATE_NAME = "state.json"
 STATE_VERSION = 1
+#: The run's config, written first by a new run (so its presence marks a forksearch run).
+CONFIG_NAME = "config.json"
+
+log = logging.getLogger(__name__)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -48,6 +55,8 @@ class PhaseRecord:
         checkpoint: The phase's last committed ``checkpoint-N`` folder (relative to the run).
         steps: Phase steps that checkpoint holds.
         done: Whether that checkpoint ends the phase.
+        timing: Training ``seconds`` and batch ``tokens`` up to that checkpoint, summed over the
+            processes that ran the phase (``PhaseMonitor.timing_now``).
         summary: Figures of the finished phase (throughput, final evaluation).
     """
 
@@ -59,6 +68,7 @@ class PhaseRecord:
     checkpoint: str | None = None
     steps: int = 0
     done: bool = False
+    timing: dict[str, float] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -86,6 +96,8 @@ class RunState:
         trigger: ``EntropyTrigger.state_dict()`` of the RL phase in progress.
         replay: ``label_counts`` and ``candidates`` (a relative JSONL path) of the replay buffer.
         complete: Whether the whole schedule has run.
+        elapsed_s: Wall time of the run up to this commit, summed over its processes (a killed
+            process's time after its last commit is lost).
         version: Format version of this file.
     """
 
@@ -97,6 +109,7 @@ class RunState:
     trigger: dict[str, Any] | None = None
     replay: dict[str, Any] | None = None
     complete: bool = False
+    elapsed_s: float = 0.0
     version: int = STATE_VERSION
 
     @property
@@ -160,3 +173,28 @@ def prune(run_dir: Path, state: RunState) -> None:
                 shutil.rmtree(path, ignore_errors=True)
             else:
                 path.unlink(missing_ok=True)
+
+
+def discard_uncommitted(run_dir: Path) -> None:
+    """Clear what a run killed before its first commit left, so that it can start again.
+
+    Without ``state.json`` nothing in the managed folders belongs to a committed run. They are
+    removed only from a folder that a run has started in (it holds ``config.json``).
+
+    Raises:
+        FileExistsError: ``run_dir`` has managed folders but no ``config.json``: it is not a
+            forksearch run and is left alone.
+    """
+    leftovers = [run_dir / top for top in MANAGED_DIRS if (run_dir / top).exists()]
+    if not leftovers:
+        return
+    if not (run_dir / CONFIG_NAME).exists():
+        names = ", ".join(p.name for p in leftovers)
+        raise FileExistsError(f"{run_dir} holds {names} but no {CONFIG_NAME} nor {STATE_NAME}: "
+                              "not a forksearch run; choose a new run directory")
+    log.warning("%s: a run was stopped before its first commit; starting it again", run_dir)
+    for path in leftovers:
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()

@@ -9,13 +9,17 @@ Library code treats them as read-only all the same.
 from __future__ import annotations
 
 import inspect
+import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from agents.lm.model import tiny_llama_config
 from agents.scripted.demonstrators import DEMONSTRATORS
 from agents.training.checks import check as _check
+from agents.training.checks import finite as _finite
+from agents.training.checks import learning_rate as _learning_rate
 from agents.training.checks import positive as _positive
+from agents.training.checks import within as _within
 from agents.training.rl_config import (
     EntropyRegulation,
     RLPhaseConfig,
@@ -31,10 +35,12 @@ __all__ = [
     "RLPhaseConfig",
     "SFTPhaseConfig",
     "ScheduleConfig",
+    "TestConfig",
     "TrainConfig",
 ]
 
-
+#: Seeds stay below this: numpy takes seeds in [0, 2**32) and each phase adds 1000 to the seed.
+MAX_SEED = 2**31
 
 @dataclass
 class EnvConfig:
@@ -46,7 +52,7 @@ class EnvConfig:
         top_k: Documents per search.
         max_turns: Turn budget per episode.
         reward: ``em`` or ``f1``.
-        format_penalty: Subtracted from the reward per invalid action.
+        format_penalty: Subtracted from the reward per invalid action, in [0, 1].
         batch_size: Episodes stepped together (one retrieval call per turn).
     """
 
@@ -57,7 +63,11 @@ class EnvConfig:
     batch_size: int = 64
 
     def __post_init__(self) -> None:
+        _finite("env", self)
         _positive("env", top_k=self.top_k, max_turns=self.max_turns, batch_size=self.batch_size)
+        _within("env.format_penalty", self.format_penalty, 0.0, 1.0,
+                "a negative penalty rewards invalid actions; above 1 one invalid action costs "
+                "more than a correct answer earns")
         _check(self.reward in ("em", "f1"), f"env.reward must be 'em' or 'f1', got {self.reward!r}")
 
 
@@ -70,8 +80,8 @@ class ModelConfig:
             Hugging Face causal LM id or local path.
         use_chat_template: Render turns with the tokenizer's chat template; ``None`` uses it when
             the tokenizer has one.
-        max_new_tokens: Generation budget per turn.
-        max_length: Longest episode (prompt and all turns) in tokens.
+        max_new_tokens: Generation budget per turn (at most ``max_length``).
+        max_length: Longest episode (prompt and all turns) in tokens, at least 2.
         device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
         gradient_checkpointing: Recompute activations in backward (saves memory on large
             models, costs time; TRL turns it on by default, the tiny model does not need it).
@@ -106,8 +116,13 @@ class ModelConfig:
     lora_target_modules: list[str] = field(default_factory=lambda: ["all-linear"])
 
     def __post_init__(self) -> None:
-        _positive("model", max_new_tokens=self.max_new_tokens, max_length=self.max_length,
-                  lora_r=self.lora_r, lora_alpha=self.lora_alpha)
+        _finite("model", self)
+        _positive("model", max_new_tokens=self.max_new_tokens, lora_r=self.lora_r,
+                  lora_alpha=self.lora_alpha)
+        _within("model.max_length", self.max_length, 2, math.inf,
+                "an episode holds the prompt and at least one generated token")
+        _within("model.max_new_tokens", self.max_new_tokens, 1, self.max_length,
+                f"a turn cannot be longer than a whole episode, model.max_length={self.max_length}")
         sizes = sorted(set(inspect.signature(tiny_llama_config).parameters)
                        - {"vocab_size", "smear_keys", "pointer"})
         unknown = sorted(set(self.tiny) - set(sizes))
@@ -142,13 +157,14 @@ class DemoConfig:
     rename_entities: float = 0.0
 
     def __post_init__(self) -> None:
+        _finite("demos", self)
         known = sorted(DEMONSTRATORS)
         unknown = sorted(set(self.strategies) - set(DEMONSTRATORS))
         _check(bool(self.strategies), f"demos.strategies must not be empty; choose from {known}")
         _check(not unknown, f"demos.strategies has unknown {unknown}; choose from {known}")
         _positive("demos", max_searches=self.max_searches)
-        _check(0.0 <= self.rename_entities <= 1.0,
-               f"demos.rename_entities must be in [0, 1], got {self.rename_entities}")
+        _within("demos.rename_entities", self.rename_entities, 0.0, 1.0,
+                "a share of the demonstrations")
         if self.max_questions is not None:
             _positive("demos", max_questions=self.max_questions)
 
@@ -162,9 +178,9 @@ class SFTPhaseConfig:
         batch_size: Demonstrations per optimizer step (balanced across strategies).
         learning_rate: Peak learning rate.
         lr_scheduler: ``transformers`` scheduler name.
-        warmup_ratio: Share of the phase spent warming up.
-        weight_decay: AdamW weight decay.
-        max_grad_norm: Gradient clipping.
+        warmup_ratio: Share of the phase spent warming up, in [0, 1).
+        weight_decay: AdamW weight decay, in [0, 1].
+        max_grad_norm: Gradient clipping (> 0).
     """
 
     steps: int = 300
@@ -176,10 +192,15 @@ class SFTPhaseConfig:
     max_grad_norm: float = 1.0
 
     def __post_init__(self) -> None:
+        _finite("sft", self)
         _positive("sft", steps=self.steps, batch_size=self.batch_size,
-                  learning_rate=self.learning_rate, max_grad_norm=self.max_grad_norm)
-        _check(0.0 <= self.warmup_ratio < 1.0,
-               f"sft.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+                  max_grad_norm=self.max_grad_norm)
+        _learning_rate("sft.learning_rate", self.learning_rate)
+        _within("sft.warmup_ratio", self.warmup_ratio, 0.0, 1.0, "a share of the phase",
+                high_open=True)
+        _within("sft.weight_decay", self.weight_decay, 0.0, 1.0,
+                "AdamW shrinks each weight by lr * weight_decay per step; a negative value "
+                "grows the weights")
 
 
 @dataclass
@@ -201,16 +222,31 @@ class EvalConfig:
     temperature: float = 1.0
     every: int = 0
 
+    #: The config key of this evaluation (error messages name it).
+    KEY: ClassVar[str] = "eval"
+
     def __post_init__(self) -> None:
-        _positive("eval", samples=self.samples)
-        _check(self.temperature >= 0, f"eval.temperature must be >= 0, got {self.temperature}")
-        _check(self.every >= 0, f"eval.every must be >= 0, got {self.every}")
+        key = self.KEY
+        _finite(key, self)
+        _positive(key, samples=self.samples)
+        _within(f"{key}.temperature", self.temperature, 0.0, math.inf,
+                "0 is greedy decoding")
+        _within(f"{key}.every", self.every, 0, math.inf, "0 evaluates only at phase ends")
         if self.max_questions is not None:
-            _positive("eval", max_questions=self.max_questions)
+            _positive(key, max_questions=self.max_questions)
 
 
-def _test_eval() -> EvalConfig:
-    return EvalConfig(split="test", max_questions=300, samples=4)
+@dataclass
+class TestConfig(EvalConfig):
+    """The final evaluation (``TrainConfig.test``): :class:`EvalConfig` with its own defaults."""
+
+    __test__ = False  # not a pytest test class
+
+    KEY: ClassVar[str] = "test"
+    split: str = "test"
+    max_questions: int | None = 300
+    samples: int = 4
+
 
 
 @dataclass
@@ -220,7 +256,7 @@ class TrainConfig:
     These defaults are the only ones; ``conf/`` groups and experiments hold what they change.
 
     Attributes:
-        seed: Seed of the model, data order and sampling.
+        seed: Seed of the model, data order and sampling, in [0, 2**31).
         corpus: The corpus: ``name`` (a registered corpus, or a ``"module:function"`` loader)
             and the loader's keyword arguments (``corpora.load``).
         retriever: The retriever: ``name`` (``corpora.available_retrievers()``) and its keyword
@@ -251,14 +287,16 @@ class TrainConfig:
     entropy: EntropyRegulation = field(default_factory=EntropyRegulation)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
-    test: EvalConfig = field(default_factory=_test_eval)
+    test: TestConfig = field(default_factory=TestConfig)
     save_steps: int = 10
     resume: bool = False
     report_to: list[str] = field(default_factory=lambda: ["tensorboard"])
     progress: bool = True
 
     def __post_init__(self) -> None:
-        _positive("train", save_steps=self.save_steps)
+        _within("seed", self.seed, 0, MAX_SEED,
+                "numpy takes seeds in [0, 2**32) and each phase adds 1000", high_open=True)
+        _within("save_steps", self.save_steps, 1, math.inf, "the checkpoint interval in steps")
         for part in ("corpus", "retriever"):
             _check(isinstance(getattr(self, part).get("name"), str),
                    f"{part}.name must name a {part} (choose one with {part}=<name>), "

@@ -14,7 +14,7 @@ The loss is forksearch's own (:meth:`SearchGRPOTrainer._compute_loss`): every en
 
 from __future__ import annotations
 
-import json
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -26,7 +26,7 @@ from torch import Tensor
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from trl import GRPOConfig, GRPOTrainer
-from trl.trainer.utils import nanmax, nanmin
+from trl.trainer.utils import RepeatSampler, nanmax, nanmin
 
 from agents.lm import LMPolicy
 from agents.rollout import rollout
@@ -34,12 +34,17 @@ from agents.training.config import EntropyRegulation, RLPhaseConfig
 from agents.training.fused_head import keep_own_head
 from agents.training.losses import POLICY_LOSSES, AdaptiveEntropyCoef, aggregate, planning_boost
 from agents.training.monitor import MeasuredTrainerMixin, PhaseMonitor
+from agents.training.rl_checkpoint import (
+    EpochSeededSampler,
+    load_resume_state,
+    save_resume_state,
+)
 from agents.training.trainer_run import run_trainer
 from corpora import Question
 from envs.batch import SearchEnvBatch
 
-#: The adaptive entropy controller's state, in each checkpoint folder.
-CONTROLLER_NAME = "entropy_controller.json"
+log = logging.getLogger(__name__)
+
 #: TRL loss options that :meth:`SearchGRPOTrainer._compute_loss` lacks, at the value it needs.
 _TRL_LOSS_DEFAULTS = {"use_vllm": False, "importance_sampling_level": "token", "delta": None,
                       "off_policy_mask_threshold": None, "entropy_coef": 0.0,
@@ -85,8 +90,11 @@ class SearchGRPOTrainer(MeasuredTrainerMixin, GRPOTrainer):
       ``loss_type`` and the entropy bonus (static, or :class:`AdaptiveEntropyCoef`), logging
       TRL's metric names plus the policy loss's statistics. TRL's vLLM, sequence-level
       importance sampling, ``delta``, off-policy mask and entropy-bonus options are refused;
-    - ``_save_checkpoint`` / ``_load_optimizer_and_scheduler``: TRL's, plus the adaptive
-      controller's state (``CONTROLLER_NAME``) in each checkpoint.
+    - ``_save_checkpoint`` / ``_load_optimizer_and_scheduler``: TRL's, plus
+      :meth:`resume_state` in each checkpoint (``rl_checkpoint.RESUME_NAME``), restored on
+      resume, so a resumed phase repeats the uninterrupted one's steps;
+    - ``_get_train_sampler``: TRL's ``RepeatSampler`` wrapped in ``EpochSeededSampler`` (the
+      same order, also for an epoch a resumed phase starts in).
 
     Args:
         monitor: The phase's monitor (episode figures, trigger, replay, checkpoints).
@@ -233,18 +241,56 @@ class SearchGRPOTrainer(MeasuredTrainerMixin, GRPOTrainer):
         for name, value in stats.items():
             metrics[name].append(value)
 
+    def _get_train_sampler(self, dataset: Any = None) -> Any:
+        return EpochSeededSampler(cast(RepeatSampler, super()._get_train_sampler(dataset)))
+
+    def resume_state(self) -> dict[str, Any]:
+        """What a resumed phase needs beside TRL's checkpoint to repeat the same steps.
+
+        The policy's and Clip-Cov's random generators, the adaptive entropy controller, the
+        monitor's batch figures and, mid generation batch, TRL's buffered batch and its
+        micro-step counter (steps that reuse a batch log the figures of the rollouts that made
+        it, and train on that batch, not on fresh rollouts).
+        """
+        per_generation = cast(GRPOConfig, self.args).steps_per_generation
+        assert per_generation is not None  # GRPOConfig.__post_init__ sets it
+        mid_batch = self._step % (per_generation * self.num_iterations) != 0
+        return {
+            "policy_generator": self.policy.generator.get_state(),
+            "cov_generator": self.cov_generator.get_state(),
+            "entropy_control": asdict(self.entropy_control) if self.entropy_control else None,
+            "micro_step": self._step,
+            "buffered_inputs": self._buffered_inputs if mid_batch else None,
+            "batch_stats": dict(self.monitor.batch_stats),
+        }
+
+    def load_resume_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`resume_state` returned."""
+        self.policy.generator.set_state(state["policy_generator"])
+        self.cov_generator.set_state(state["cov_generator"])
+        if self.entropy_control is not None and state["entropy_control"] is not None:
+            self.entropy_control = AdaptiveEntropyCoef(**state["entropy_control"])
+        self._step = int(state["micro_step"])
+        self._buffered_inputs = state["buffered_inputs"]
+        self.monitor.batch_stats = dict(state["batch_stats"])
+
     def _save_checkpoint(self, model: Any, trial: Any) -> None:
         super()._save_checkpoint(model, trial)
-        if self.entropy_control is not None and self.args.should_save:
+        if self.args.should_save:
             folder = f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
-            path = Path(self._get_output_dir(trial=trial)) / folder / CONTROLLER_NAME
-            path.write_text(json.dumps(asdict(self.entropy_control)), encoding="utf-8")
+            save_resume_state(Path(self._get_output_dir(trial=trial)) / folder,
+                              self.resume_state())
 
     def _load_optimizer_and_scheduler(self, checkpoint: str | None) -> None:
         super()._load_optimizer_and_scheduler(checkpoint)
-        path = Path(checkpoint or ".") / CONTROLLER_NAME
-        if checkpoint and self.entropy_control is not None and path.exists():
-            self.entropy_control = AdaptiveEntropyCoef(**json.loads(path.read_text("utf-8")))
+        if checkpoint is None:
+            return
+        state = load_resume_state(Path(checkpoint), self.accelerator.device)
+        if state is None:
+            log.warning("%s holds no RL resume state (written by an older forksearch): the "
+                        "resumed phase samples differently from an uninterrupted one", checkpoint)
+            return
+        self.load_resume_state(state)
 
 
 def grpo_config(common: dict[str, Any], rl: RLPhaseConfig, reg: EntropyRegulation,

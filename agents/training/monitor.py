@@ -23,8 +23,9 @@ from agents.trajectory import Trajectory
 
 #: Evaluates the current model on the held-out split; returns ``dev_``-prefixed figures.
 Evaluator = Callable[[Any], dict[str, float]]
-#: Commits a checkpoint: ``(phase steps it holds, its folder, whether it ends the phase)``.
-Committer = Callable[[int, Path, bool], None]
+#: Commits a checkpoint: ``(phase steps it holds, its folder, whether it ends the phase,
+#: the phase's timing so far)`` (see :meth:`PhaseMonitor.timing`).
+Committer = Callable[[int, Path, bool, dict[str, float]], None]
 
 
 @dataclass
@@ -50,6 +51,7 @@ class PhaseMonitor(TrainerCallback):
         trigger: Strategy-entropy trigger that may end an RL phase early.
         replay: Replay buffer fed with the RL rollouts.
         progress: Show a progress bar.
+        timing: The phase's ``timing`` committed by earlier processes (a resumed phase).
     """
 
     phase: PhaseInfo
@@ -60,19 +62,18 @@ class PhaseMonitor(TrainerCallback):
     trigger: EntropyTrigger | None = None
     replay: ReplayBuffer | None = None
     progress: bool = True
+    timing: dict[str, float] = field(default_factory=dict)
     batch_stats: dict[str, float] = field(default_factory=dict)
     pending: dict[str, float] = field(default_factory=dict)
     tokens: int = 0
-    seconds: float = 0.0
-    steps_run: int = 0
     stopped_early: bool = False
     _bar: Any = None
-    _started: float = 0.0
+    _started: float | None = None
 
     def observe(self, episodes: Sequence[Trajectory], tokens: int) -> None:
         """Record a fresh training batch (rollouts or demonstrations) of ``tokens`` tokens."""
         self.batch_stats = episode_stats(episodes)
-        self.tokens += tokens
+        self.tokens += tokens  # this process's; timing() adds the earlier processes'
         if self.trigger is not None:
             self.trigger.observe([label for t in episodes for label in t.strategy_labels])
         if self.replay is not None:
@@ -99,7 +100,6 @@ class PhaseMonitor(TrainerCallback):
     def on_step_end(self, args: TrainingArguments, state: TrainerState,
                     control: TrainerControl, **kwargs: Any) -> None:
         """Check the trigger, then evaluate on the held-out split when the step calls for it."""
-        self.steps_run += 1
         if self.trigger is not None and self.trigger.check(state.global_step):
             self.stopped_early = state.global_step < state.max_steps
             control.should_training_stop = True
@@ -127,20 +127,31 @@ class PhaseMonitor(TrainerCallback):
         """Commit the checkpoint just written."""
         done = control.should_training_stop or state.global_step >= state.max_steps
         folder = Path(str(args.output_dir)) / f"checkpoint-{state.global_step}"
-        self.commit(state.global_step, folder, done)
+        self.commit(state.global_step, folder, done, self.timing_now())
 
     def on_train_end(self, args: TrainingArguments, state: TrainerState,
                      control: TrainerControl, **kwargs: Any) -> None:
-        """Close the bar and note the time this process spent in the phase."""
-        self.seconds = time.perf_counter() - self._started
+        """Close the bar."""
         if self._bar is not None:
             self._bar.close()
 
-    def throughput(self) -> dict[str, float]:
-        """Measure steps and tokens per second over the part of the phase this process ran."""
-        seconds = max(self.seconds, 1e-9)
-        return {"steps": self.steps_run, "seconds": self.seconds,
-                "steps_per_s": self.steps_run / seconds, "tokens_per_s": self.tokens / seconds}
+    def timing_now(self) -> dict[str, float]:
+        """Training seconds and batch tokens of the phase so far, over every process.
+
+        What a killed process did after its last commit is not counted: the resumed process
+        does it again and counts it.
+        """
+        running = time.perf_counter() - self._started if self._started is not None else 0.0
+        return {"seconds": self.timing.get("seconds", 0.0) + running,
+                "tokens": self.timing.get("tokens", 0.0) + self.tokens}
+
+
+def throughput(steps: int, timing: dict[str, float]) -> dict[str, float]:
+    """Training seconds, steps and tokens per second of a phase from its committed ``timing``."""
+    seconds = timing.get("seconds", 0.0)
+    rate = 1.0 / max(seconds, 1e-9)
+    return {"seconds": seconds, "steps_per_s": steps * rate,
+            "tokens_per_s": timing.get("tokens", 0.0) * rate}
 
 
 class MeasuredTrainerMixin:

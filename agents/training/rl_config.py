@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from agents.training.checks import check as _check
+from agents.training.checks import finite as _finite
+from agents.training.checks import learning_rate as _learning_rate
 from agents.training.checks import positive as _positive
+from agents.training.checks import within as _within
 
 SCHEDULE_KINDS = ("rl_only", "sft_then_rl", "alternating", "diversity_triggered")
 GRPO_LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo")
@@ -51,10 +55,12 @@ class RLPhaseConfig:
     lr_scheduler: str = "constant"
 
     def __post_init__(self) -> None:
-        _positive("rl", learning_rate=self.learning_rate,
-                  questions_per_step=self.questions_per_step,
+        _finite("rl", self)
+        _learning_rate("rl.learning_rate", self.learning_rate)
+        _positive("rl", questions_per_step=self.questions_per_step,
                   num_iterations=self.num_iterations, temperature=self.temperature,
-                  gradient_accumulation_steps=self.gradient_accumulation_steps)
+                  gradient_accumulation_steps=self.gradient_accumulation_steps,
+                  max_grad_norm=self.max_grad_norm)
         _check(self.num_generations >= 2,
                f"rl.num_generations must be >= 2 (GRPO compares episodes of one question), "
                f"got {self.num_generations}")
@@ -62,8 +68,10 @@ class RLPhaseConfig:
                f"rl.loss_type must be one of {GRPO_LOSS_TYPES}, got {self.loss_type!r}")
         _check(self.scale_rewards in ("group", "batch", "none"),
                f"rl.scale_rewards must be 'group', 'batch' or 'none', got {self.scale_rewards!r}")
-        _check(0.0 < self.top_p <= 1.0, f"rl.top_p must be in (0, 1], got {self.top_p}")
-        _check(self.beta >= 0.0, f"rl.beta must be >= 0, got {self.beta}")
+        _within("rl.top_p", self.top_p, 0.0, 1.0, "a probability mass; 1 samples from the "
+                "whole distribution", low_open=True)
+        _within("rl.beta", self.beta, 0.0, math.inf, "a negative KL coefficient pushes the "
+                "policy away from the reference")
         if self.steps_per_generation is not None:
             _positive("rl", steps_per_generation=self.steps_per_generation)
 
@@ -118,24 +126,35 @@ class EntropyRegulation:
     def __post_init__(self) -> None:
         from agents.training.losses import POLICY_LOSSES
 
+        _finite("entropy", self)
         _check(self.policy_loss in POLICY_LOSSES,
                f"entropy.policy_loss must be one of {sorted(POLICY_LOSSES)}, "
                f"got {self.policy_loss!r}")
-        _check(0.0 <= self.top_entropy_quantile <= 1.0,
-               f"entropy.top_entropy_quantile must be in [0, 1], got {self.top_entropy_quantile}")
-        _check(self.entropy_coef >= 0.0,
-               f"entropy.entropy_coef must be >= 0, got {self.entropy_coef}")
-        _positive("entropy", epsilon_low=self.epsilon_low, clip_cov_ratio=self.clip_cov_ratio,
-                  kl_cov_ratio=self.kl_cov_ratio)
+        _within("entropy.top_entropy_quantile", self.top_entropy_quantile, 0.0, 1.0,
+                "the share of tokens that keep their policy gradient; 0 keeps none",
+                low_open=True)
+        for name in ("entropy_coef", "entropy_coef_max", "entropy_target"):
+            _within(f"entropy.{name}", getattr(self, name), 0.0, math.inf,
+                    "a negative entropy bonus or target drives entropy down")
+        _within("entropy.entropy_coef_delta", self.entropy_coef_delta, 0.0, math.inf,
+                "the adaptive coefficient's step; 0 never moves it", low_open=True)
+        _within("entropy.epsilon_low", self.epsilon_low, 0.0, 1.0,
+                "the ratio is clipped below at 1 - epsilon_low, which must stay above 0",
+                low_open=True, high_open=True)
+        for name in ("clip_cov_ratio", "kl_cov_ratio"):
+            _within(f"entropy.{name}", getattr(self, name), 0.0, 1.0, "a share of the tokens",
+                    low_open=True)
         _check(self.epsilon_high >= self.epsilon_low,
                f"entropy.epsilon_high ({self.epsilon_high}) must be >= epsilon_low "
                f"({self.epsilon_low}); clip-higher raises only the upper bound")
         _check(self.clip_cov_lb < self.clip_cov_ub,
                f"entropy.clip_cov_lb ({self.clip_cov_lb}) must be < clip_cov_ub "
                f"({self.clip_cov_ub})")
-        _check(self.kl_cov_beta >= 0.0, f"entropy.kl_cov_beta must be >= 0, got {self.kl_cov_beta}")
-        _check(self.planning_boost >= 0.0,
-               f"entropy.planning_boost must be >= 0, got {self.planning_boost}")
+        _within("entropy.kl_cov_beta", self.kl_cov_beta, 0.0, math.inf,
+                "a negative weight rewards moving away from the rollout policy")
+        _within("entropy.planning_boost", self.planning_boost, 0.0, 1.0,
+                "A + alpha * |A| turns every negative query-token advantage non-negative once "
+                "alpha >= 1", high_open=True)
         _check(self.entropy_coef <= self.entropy_coef_max or not self.adaptive_entropy,
                f"entropy.entropy_coef ({self.entropy_coef}) must be <= entropy_coef_max "
                f"({self.entropy_coef_max}) with adaptive_entropy")
@@ -176,15 +195,16 @@ class ScheduleConfig:
     replay_rare_ratio: float = 0.5
 
     def __post_init__(self) -> None:
+        _finite("schedule", self)
         _check(self.kind in SCHEDULE_KINDS,
                f"schedule.kind must be one of {SCHEDULE_KINDS}, got {self.kind!r}")
         _positive("schedule", rl_steps=self.rl_steps, period=self.period,
                   refresh_steps=self.refresh_steps, replay_max=self.replay_max,
                   replay_rare_ratio=self.replay_rare_ratio)
-        _check(0.0 < self.entropy_drop < 1.0,
-               f"schedule.entropy_drop must be in (0, 1), got {self.entropy_drop}")
-        _check(self.entropy_threshold >= 0.0,
-               f"schedule.entropy_threshold must be >= 0 bits, got {self.entropy_threshold}")
+        _within("schedule.entropy_drop", self.entropy_drop, 0.0, 1.0,
+                "a relative fall of the strategy entropy", low_open=True, high_open=True)
+        _within("schedule.entropy_threshold", self.entropy_threshold, 0.0, math.inf,
+                "strategy entropy is >= 0 bits, so a negative floor never fires")
         _check(not self.replay or self.kind in ("alternating", "diversity_triggered"),
                f"schedule.replay needs SFT refreshes (kind 'alternating' or "
                f"'diversity_triggered'), got kind {self.kind!r}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import time
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict
@@ -26,9 +27,11 @@ from agents.evaluation import summarize
 from agents.lm import LMPolicy
 from agents.rollout import rollout
 from agents.training.checkpoint import (
+    CONFIG_NAME,
     PhaseRecord,
     RunState,
     atomic_write_text,
+    discard_uncommitted,
     load_state,
     prune,
     save_new,
@@ -39,7 +42,8 @@ from agents.training.demonstrations import DemoPool, EntityRenamer, ReplayBuffer
 from agents.training.grpo import grpo_config, run_grpo
 from agents.training.lora import attach_adapters, merge_adapters
 from agents.training.metrics import METRICS_NAME, MetricsLog, episode_stats
-from agents.training.monitor import PhaseInfo, PhaseMonitor
+from agents.training.monitor import PhaseInfo, PhaseMonitor, throughput
+from agents.training.preflight import check_run
 from agents.training.schedule import EntropyTrigger, Schedule
 from agents.training.sft import run_sft
 from agents.training.trainer_args import common_args, resolve_device
@@ -77,10 +81,12 @@ class Run:
 
     def __init__(self, cfg: TrainConfig, run_dir: Path,
                  callbacks: Sequence[TrainerCallback] = ()) -> None:
+        self._clock = time.perf_counter()
         self.cfg, self.run_dir, self.callbacks = cfg, Path(run_dir), list(callbacks)
         self.device = resolve_device(cfg.model.device)
         self.metrics = MetricsLog(self.run_dir / METRICS_NAME)
         self.corpus = load_corpus(cfg.corpus)
+        check_run(cfg, self.corpus, self.run_dir)  # before anything is built or written
         self.retriever = build_retriever(cfg.retriever, self.corpus)
         self.train_questions = self.corpus.split("train")[: cfg.demos.max_questions]
         self.dev_qids = [q.qid for q in self.corpus.split(cfg.eval.split)][: cfg.eval.max_questions]
@@ -89,9 +95,15 @@ class Run:
                                    min(cfg.env.batch_size, len(self.dev_qids) * cfg.eval.samples))
         self.schedule = Schedule(cfg.schedule, cfg.sft.steps)
         self.replay = ReplayBuffer() if cfg.schedule.replay else None
+        self._elapsed_before = 0.0
         self.state = self._open()
+        self._elapsed_before = self.state.elapsed_s
 
     # -- run state -------------------------------------------------------------------------
+
+    def wall_time_s(self) -> float:
+        """Seconds the run has taken: committed by earlier processes, plus this one's so far."""
+        return self._elapsed_before + time.perf_counter() - self._clock
 
     def _open(self) -> RunState:
         state = load_state(self.run_dir)
@@ -99,8 +111,9 @@ class Run:
             raise FileExistsError(f"{self.run_dir} already holds a run; pass resume=true to "
                                   "continue it, or choose a new run directory")
         if state is None:
+            discard_uncommitted(self.run_dir)  # a run killed while it initialised
             return self._initialise()
-        saved = json.loads((self.run_dir / "config.json").read_text())
+        saved = json.loads((self.run_dir / CONFIG_NAME).read_text())
         if {**saved, "resume": True} != {**asdict(self.cfg), "resume": True}:
             log.warning("resuming %s with a config that differs from its config.json",
                         self.run_dir)
@@ -115,7 +128,7 @@ class Run:
 
     def _initialise(self) -> RunState:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.run_dir / "config.json", json.dumps(asdict(self.cfg), indent=1))
+        atomic_write_text(self.run_dir / CONFIG_NAME, json.dumps(asdict(self.cfg), indent=1))
         model, tokenizer = load_model(self.cfg.model.name, self.cfg.model, self.corpus,
                                       seed=self.cfg.seed)
         self._save_model(model, tokenizer, "models/init")
@@ -125,10 +138,10 @@ class Run:
         log.info("demonstration pool: %s", pool.counts())
         save_new(self.run_dir / "pool/pool-00.jsonl", pool.save)
         self.metrics.truncate(0)
-        state = RunState(model="models/init", pool="pool/pool-00.jsonl",
-                         schedule=self.schedule.state_dict())
-        save_state(self.run_dir, state)
-        return state
+        self.state = RunState(model="models/init", pool="pool/pool-00.jsonl",
+                              schedule=self.schedule.state_dict())
+        self._commit()
+        return self.state
 
     def _save_model(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
                     rel: str) -> str:
@@ -141,6 +154,7 @@ class Run:
 
     def _commit(self) -> None:
         self.state.schedule = self.schedule.state_dict()
+        self.state.elapsed_s = self.wall_time_s()
         replay = self.replay
         if replay is not None:
             rel = f"replay/replay-{self.state.global_step:06d}.jsonl"
@@ -194,14 +208,12 @@ class Run:
         if lora:
             checkpoint = self.run_dir / phase.checkpoint if phase.checkpoint else None
             model = attach_adapters(model, self.cfg.model, checkpoint)
-        monitor = None
         if not phase.done:
-            monitor = self._monitor(phase, tokenizer)
             resume = self.run_dir / phase.checkpoint if phase.checkpoint else None
-            self._train_phase(phase, model, tokenizer, monitor, resume)
+            self._train_phase(phase, model, tokenizer, self._monitor(phase, tokenizer), resume)
             if not phase.done:
                 raise RuntimeError(f"phase {phase.name} ended without a final checkpoint")
-        self._finish(phase, model, tokenizer, monitor)
+        self._finish(phase, model, tokenizer)
 
     def _policy(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
                 temperature: float, seed: int, name: str) -> LMPolicy:
@@ -219,9 +231,9 @@ class Run:
                 model.train(was_training)
             return episode_stats(episodes, k=self.cfg.eval.samples, prefix="dev_")
 
-        def commit(steps: int, folder: Path, done: bool) -> None:
+        def commit(steps: int, folder: Path, done: bool, timing: dict[str, float]) -> None:
             phase.checkpoint = str(folder.relative_to(self.run_dir))
-            phase.steps, phase.done = steps, done
+            phase.steps, phase.done, phase.timing = steps, done, timing
             self.state.trigger = trigger.state_dict() if trigger else None
             self._commit()
 
@@ -230,7 +242,8 @@ class Run:
             phase=PhaseInfo(phase.kind, phase.index, phase.start_step, phase.max_steps),
             metrics=self.metrics, evaluate=evaluate, commit=commit,
             eval_every=self.cfg.eval.every, trigger=trigger,
-            replay=self.replay if phase.kind == "rl" else None, progress=self.cfg.progress)
+            replay=self.replay if phase.kind == "rl" else None, progress=self.cfg.progress,
+            timing=dict(phase.timing))
 
     def _train_phase(self, phase: PhaseRecord, model: PreTrainedModel,
                      tokenizer: PreTrainedTokenizerBase, monitor: PhaseMonitor,
@@ -256,12 +269,12 @@ class Run:
                      cfg.entropy, monitor, resume, callbacks=self.callbacks)
 
     def _finish(self, phase: PhaseRecord, model: PreTrainedModel,
-                tokenizer: PreTrainedTokenizerBase, monitor: PhaseMonitor | None) -> None:
+                tokenizer: PreTrainedTokenizerBase) -> None:
         rel = self._save_model(merge_adapters(model), tokenizer, f"models/{phase.name}")
         rows = [r for r in self.metrics.rows() if r["phase_index"] == phase.index]
         evaluated = [r for r in rows if r.get("dev_em") is not None]
         phase.summary = {
-            **(monitor.throughput() if monitor is not None else {}),
+            **throughput(phase.steps, phase.timing),
             "stopped_early": phase.steps < phase.max_steps,
             "pool": DemoPool.load(self.run_dir / self.state.pool).counts(),
             **({k: v for k, v in evaluated[-1].items() if k.startswith("dev_")}
@@ -311,7 +324,8 @@ def train(cfg: TrainConfig, run_dir: Path,
 
     Returns:
         ``run_dir``, total ``steps``, the final ``model`` folder, and per phase its kind, steps,
-        throughput (``steps_per_s``, ``tokens_per_s`` of the process that ran it) and its
-        final held-out figures (``dev_em``, ``dev_strategy_entropy``...).
+        training ``seconds`` and throughput (``steps_per_s``, ``tokens_per_s``), summed over
+        the processes that ran it, and its final held-out figures (``dev_em``,
+        ``dev_strategy_entropy``...).
     """
     return Run(cfg, run_dir, callbacks).execute()

@@ -140,6 +140,24 @@ class DemoSFTTrainer(MeasuredTrainerMixin, SFTTrainer):
         return loss
 
 
+def sft_config(common: dict[str, Any], cfg: SFTPhaseConfig) -> SFTConfig:
+    """Build the ``SFTConfig`` of an SFT phase from ``trainer_args.common_args`` and ``cfg``."""
+    return SFTConfig(
+        **common,
+        per_device_train_batch_size=cfg.batch_size,
+        learning_rate=cfg.learning_rate,
+        lr_scheduler_type=cfg.lr_scheduler,
+        warmup_steps=cfg.warmup_ratio,
+        weight_decay=cfg.weight_decay,
+        max_grad_norm=cfg.max_grad_norm,
+        remove_unused_columns=False,
+        max_length=None,  # episodes are cut to model.max_length when encoded
+        shuffle_dataset=False,
+        train_sampling_strategy="sequential",  # the demonstrations come strategy-balanced
+        packing=False,
+    )
+
+
 def run_sft(
     model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, policy: LMPolicy,
     demos: Sequence[Trajectory], cfg: SFTPhaseConfig, common: dict[str, Any],
@@ -159,23 +177,10 @@ def run_sft(
         resume_from: A ``checkpoint-N`` folder of this phase to continue from.
         callbacks: Extra ``transformers`` callbacks.
     """
-    args = SFTConfig(
-        **common,
-        per_device_train_batch_size=cfg.batch_size,
-        learning_rate=cfg.learning_rate,
-        lr_scheduler_type=cfg.lr_scheduler,
-        warmup_steps=cfg.warmup_ratio,
-        weight_decay=cfg.weight_decay,
-        max_grad_norm=cfg.max_grad_norm,
-        remove_unused_columns=False,
-        max_length=None,  # episodes are cut to model.max_length when encoded
-        shuffle_dataset=False,
-        train_sampling_strategy="sequential",  # the demonstrations come strategy-balanced
-        packing=False,
-    )
     dataset = demonstration_dataset(policy, demos, policy.max_length)
     run_trainer(DemoSFTTrainer(
-        monitor=monitor, demos=demos, model=model, args=args, train_dataset=dataset,
+        monitor=monitor, demos=demos, model=model, args=sft_config(common, cfg),
+        train_dataset=dataset,
         processing_class=tokenizer, data_collator=DemoCollator(policy.pad_id),
         callbacks=[monitor, *callbacks],
     ), resume_from)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from corpora.formats.jsonio import format_error
+from corpora.formats.errors import format_error
 from corpora.records import Document, dedup_documents
 
 _NON_WORD = re.compile(r"\W+")
@@ -52,7 +52,14 @@ class SourcedDocuments:
         self._where: dict[str, str] = {}
 
     def add(self, doc_id: str, title: str, text: str, where: str) -> None:
-        """Add a document read at location ``where``; repeated ids are a format error."""
+        """Add a document read at location ``where``.
+
+        A repeated id, or a document with neither title nor text, is a format error.
+        """
+        if not (title.strip() or text.strip()):
+            raise format_error(
+                where, f"document {doc_id!r} has neither title nor text", "fill it or remove it"
+            )
         if doc_id in self._where:
             raise format_error(
                 where,

@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from corpora.formats.documents import SourcedDocuments
-from corpora.formats.jsonio import PathLike, Record, check_type, iter_records, require
+from corpora.formats.fields import (
+    identifier,
+    nonblank,
+    optional,
+    positive,
+    require,
+    text_field,
+)
+from corpora.formats.jsonio import PathLike, Record, iter_records
 from corpora.formats.questions import QuestionSet, answer_tuple
 from corpora.formats.splits import check_split
 from corpora.records import Corpus, Question, split_contents
@@ -27,9 +35,17 @@ def load_flashrag(
 
     Returns:
         A corpus keeping the corpus ids (de-duplicated on title + text). Question ids are the
-        records' ``id`` or ``f"{split}-{index}"`` (0-based line index) without one;
+        records' ``id`` or ``f"{split}-{index}"`` (0-based record index) without one;
         ``supporting_ids`` are empty (FlashRAG has no evidence labels), ``hops`` is the
         record's ``hops`` or 1, and ``qtype`` ``"unknown"``.
+
+    Raises:
+        CorpusFormatError: Refused, naming file and line: an empty corpus or QA file; an
+            ``id`` (string or integer) that is blank or repeated among documents or among
+            questions; blank ``contents`` or a title-and-text that is empty (``'""\n'``); a
+            blank ``question``; ``golden_answers`` empty or holding a blank answer; ``hops``
+            below 1; any field of the wrong type. Accepted: a document with a title and no
+            text (``'"Title"\n'``), questions without ``id`` or ``hops``, unknown fields.
     """
     if corpus_path is None:
         raise ValueError(
@@ -40,11 +56,12 @@ def load_flashrag(
         check_split(split, "qa_paths")
     docs = SourcedDocuments()
     for where, record in iter_records(corpus_path, "corpus_path"):
-        title, text = split_contents(require(record, "contents", where, DOC_FIELDS))
-        docs.add(str(require(record, "id", where, DOC_FIELDS, (str, int))), title, text, where)
+        contents = nonblank(require(record, "contents", where, DOC_FIELDS), "contents", where)
+        title, text = split_contents(contents)
+        docs.add(identifier(record, ("id",), where, DOC_FIELDS), title, text, where)
     questions = QuestionSet()
     for split, file in (qa_paths or {}).items():
-        for index, (where, record) in enumerate(iter_records(file, "qa_paths")):
+        for index, (where, record) in enumerate(iter_records(file, "qa_paths", "questions")):
             questions.add(_question(record, where, split, index), where)
     return Corpus("flashrag", docs.build()[0], questions.questions())
 
@@ -52,12 +69,12 @@ def load_flashrag(
 def _question(record: Record, where: str, split: str, index: int) -> Question:
     answers = require(record, "golden_answers", where, QA_FIELDS, (list, str))
     return Question(
-        qid=str(check_type(record.get("id", f"{split}-{index}"), "id", where, (str, int))),
-        question=require(record, "question", where, QA_FIELDS).strip(),
+        qid=identifier(record, ("id",), where, QA_FIELDS) if "id" in record else f"{split}-{index}",
+        question=text_field(record, "question", where, QA_FIELDS),
         answers=answer_tuple(
             [answers] if isinstance(answers, str) else answers, where, "golden_answers"
         ),
         supporting_ids=(),
-        hops=check_type(record.get("hops", 1), "hops", where, int),
+        hops=positive(optional(record, "hops", where, int, 1), "hops", where),
         split=split,
     )

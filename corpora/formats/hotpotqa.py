@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from corpora.formats.documents import DocumentPool
-from corpora.formats.jsonio import PathOption, Record, as_paths, check_type, format_error, require
+from corpora.formats.errors import format_error
+from corpora.formats.fields import check_type, identifier, nonblank, optional, require, text_field
+from corpora.formats.jsonio import PathOption, Record, as_paths
 from corpora.formats.questions import QuestionSet, answer_tuple, unique_ids
 from corpora.formats.splits import records_with_splits
 from corpora.paths import data_dir
@@ -39,6 +41,16 @@ def load_hotpotqa(
         ``supporting_ids`` are its supporting-fact paragraphs in order of first mention,
         ``hops`` the number of supporting titles and ``qtype`` the record's ``type``
         (``bridge`` or ``comparison``; ``unknown`` if absent).
+
+    Raises:
+        CorpusFormatError: Refused, naming file and line: an empty file; a blank or repeated
+            ``_id``; a blank ``question`` or ``answer``; a ``context`` item that is not
+            ``[title, [sentences]]``, has a blank title, a title already used in that record,
+            or no text; ``supporting_facts`` empty, or a fact that is not ``[title, sentence
+            number]`` (an integer of at least 0) or names a title not in ``context``; a blank
+            ``type``; any field of the wrong type. Accepted: a sentence number past the end of
+            its paragraph (the official training data has a few), a fact listed twice (counted
+            once), a missing ``type``, unknown fields such as ``level``.
     """
     paths = as_paths(path, [data_dir() / name for name in DEFAULT_FILES])
     pool = DocumentPool()
@@ -50,13 +62,26 @@ def load_hotpotqa(
 
 def _question(record: Record, where: str, split: str, pool: DocumentPool) -> Question:
     ids_by_title: dict[str, str] = {}
-    for item in require(record, "context", where, FIELDS, list):
+    for index, item in enumerate(require(record, "context", where, FIELDS, list)):
         title, value = _pair(item, "context", where)
+        title = nonblank(title, f"context[{index}] title", where).strip()
         sentences = check_type(value, "context", where, list)
         text = " ".join(check_type(s, "context", where, str).strip() for s in sentences)
-        ids_by_title.setdefault(title.strip(), pool.add(title, text))
+        if not text.strip():
+            raise format_error(
+                where, f"context paragraph {title!r} has no text", "fill it or remove it"
+            )
+        if title in ids_by_title:
+            raise format_error(
+                where, f"context title {title!r} appears twice", "merge the two paragraphs"
+            )
+        ids_by_title[title] = pool.add(title, text)
     facts = require(record, "supporting_facts", where, FIELDS, list)
-    titles = unique_ids([_pair(fact, "supporting_facts", where)[0].strip() for fact in facts])
+    if not facts:
+        raise format_error(
+            where, "field 'supporting_facts' is empty", "list the [title, sentence] facts"
+        )
+    titles = unique_ids([_fact_title(fact, where) for fact in facts])
     for title in titles:
         if title not in ids_by_title:
             raise format_error(
@@ -65,14 +90,26 @@ def _question(record: Record, where: str, split: str, pool: DocumentPool) -> Que
                 "add that paragraph to 'context' or remove the record",
             )
     return Question(
-        qid=str(require(record, "_id", where, FIELDS, (str, int))),
-        question=require(record, "question", where, FIELDS).strip(),
+        qid=identifier(record, ("_id",), where, FIELDS),
+        question=text_field(record, "question", where, FIELDS),
         answers=answer_tuple([require(record, "answer", where, FIELDS)], where, "answer"),
         supporting_ids=tuple(ids_by_title[title] for title in titles),
         hops=len(titles),
         split=split,
-        qtype=check_type(record.get("type", "unknown"), "type", where, str),
+        qtype=nonblank(optional(record, "type", where, str, "unknown"), "type", where),
     )
+
+
+def _fact_title(fact: Any, where: str) -> str:
+    """The title of a ``[title, sentence number]`` supporting fact."""
+    title, sentence = _pair(fact, "supporting_facts", where)
+    if isinstance(sentence, bool) or not isinstance(sentence, int) or sentence < 0:
+        raise format_error(
+            where,
+            f"supporting fact {fact!r:.80} should be [title, sentence number >= 0]",
+            "fix it",
+        )
+    return title.strip()
 
 
 def _pair(item: Any, name: str, where: str) -> tuple[str, Any]:
@@ -81,4 +118,5 @@ def _pair(item: Any, name: str, where: str) -> tuple[str, Any]:
         raise format_error(
             where, f"each item of {name!r} should be [title, ...], got {item!r:.80}", "fix it"
         )
+    check_type(item[0], name, where, str)
     return item[0], item[1]

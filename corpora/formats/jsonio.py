@@ -1,167 +1,220 @@
-"""Read JSON, JSONL and gzipped JSONL data files, with errors that say where and how to fix."""
+"""Read JSON lists, JSONL and gzipped JSONL data files, with errors that say where and how to fix.
+
+Every record comes with its location: ``path:line`` for a JSONL line, ``path:line: record N``
+for the N-th item of a JSON list (the line it starts on). Beyond what ``json`` refuses, a
+record is refused when an object repeats a key, when it nests deeper than the JSON reader can
+follow, or when a number is too long to read; a file without any record is refused too.
+"""
 
 from __future__ import annotations
 
-import gzip
 import json
-import os
-from collections.abc import Iterator, Sequence
+import re
+import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, TypeAlias
+from typing import Any, TypeAlias
 
-from corpora.paths import data_dir
+from corpora.formats.errors import CorpusFormatError, format_error
+from corpora.formats.textio import (
+    PathLike,
+    PathOption,
+    as_paths,
+    existing_file,
+    first_byte,
+    iter_lines,
+    read_text,
+)
 
-#: A file location as users pass it.
-PathLike: TypeAlias = str | os.PathLike[str]
-#: One or several files.
-PathOption: TypeAlias = PathLike | Sequence[PathLike]
+__all__ = [
+    "CorpusFormatError",
+    "PathLike",
+    "PathOption",
+    "Record",
+    "as_paths",
+    "existing_file",
+    "format_error",
+    "iter_jsonl",
+    "iter_records",
+]
+
 #: One decoded JSON object.
 Record: TypeAlias = dict[str, Any]
 
-
-class CorpusFormatError(ValueError):
-    """A data file breaks its format.
-
-    The message starts with the location (``path:line`` for JSONL, ``path: record N`` for a JSON
-    list), then says what is wrong and what to do about it.
-    """
+#: Nesting depth reported when the JSON reader gives up (it stops near the recursion limit).
+DEEP = 500
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+_BRACKETS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')  # strings are skipped whole
 
 
-def format_error(where: str, problem: str, fix: str) -> CorpusFormatError:
-    """Build a ``CorpusFormatError`` reading ``"{where}: {problem}; {fix}"``."""
-    return CorpusFormatError(f"{where}: {problem}; {fix}")
+class _RepeatedKey(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
 
 
-def existing_file(path: PathLike, option: str = "path") -> Path:
-    """Return ``path`` as a ``Path``, or raise ``FileNotFoundError`` with a hint.
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _RepeatedKey(key)
+            seen.add(key)
+    return obj
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_object)
+
+
+def iter_jsonl(
+    path: PathLike, option: str = "path", what: str = "documents"
+) -> Iterator[tuple[str, Record]]:
+    """Yield ``(where, record)`` for each non-blank line of a (possibly gzipped) JSONL file.
 
     Args:
-        path: The file (or folder) to check.
-        option: The loader option that sets this path, named in the hint.
-    """
-    resolved = Path(path).expanduser()
-    if not resolved.exists():
-        raise FileNotFoundError(
-            f"{resolved}: no such file or folder; pass {option}=... to the loader, or set "
-            f"$FORKSEARCH_DATA_DIR (now {data_dir()}) to the folder that holds the sample data"
-        )
-    return resolved
-
-
-def as_paths(option: PathOption | None, defaults: Sequence[Path]) -> list[Path]:
-    """Turn a ``path`` option (one path, several, or ``None`` for ``defaults``) into a list."""
-    if option is None:
-        return list(defaults)
-    if isinstance(option, (str, os.PathLike)):
-        return [Path(option)]
-    return [Path(p) for p in option]
-
-
-def open_text(path: Path) -> IO[str]:
-    """Open a UTF-8 text file, decompressing it when its name ends in ``.gz``."""
-    if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8")
-    return path.open(encoding="utf-8")
-
-
-def iter_jsonl(path: PathLike, option: str = "path") -> Iterator[tuple[str, Record]]:
-    """Yield ``(where, record)`` for each non-blank line of a (possibly gzipped) JSONL file.
+        path: The file.
+        option: The loader option that names it, for messages.
+        what: What the file should hold (``"documents"``, ``"questions"``), for messages.
 
     Raises:
         FileNotFoundError: The file does not exist.
-        CorpusFormatError: A line is not a JSON object, or the file is not (gzipped) UTF-8.
+        CorpusFormatError: A line is not a JSON object, the file is not (gzipped) UTF-8, or it
+            holds no record at all.
     """
     file = existing_file(path, option)
-    lineno = 0
-    try:
-        with open_text(file) as lines:
-            for lineno, line in enumerate(lines, 1):
-                if line.strip():
-                    where = f"{file}:{lineno}"
-                    yield where, _as_object(_decode(line, where), where)
-    except (OSError, EOFError, UnicodeDecodeError) as err:
-        raise _unreadable(f"{file}:{lineno + 1}", err) from err
+    lines = 0
+    records = 0
+    for lineno, line in iter_lines(file):
+        lines = lineno
+        if line.strip():
+            where = f"{file}:{lineno}"
+            records += 1
+            yield where, _as_object(_decode(line, where, file, lineno), where)
+    if not records:
+        detail = f"has {lines} line{'s' * (lines != 1)}, all blank" if lines else "is empty"
+        raise _no_records(file, what, detail, option)
 
 
-def read_json(path: PathLike, option: str = "path") -> Any:
-    """Decode a whole (possibly gzipped) JSON file."""
+def iter_records(
+    path: PathLike, option: str = "path", what: str = "documents"
+) -> Iterator[tuple[str, Record]]:
+    """Yield ``(where, record)`` from a JSON list or a JSONL file, told apart by content.
+
+    A file whose first non-blank character is ``[`` is a JSON list; anything else is JSONL.
+    Arguments and errors are those of ``iter_jsonl``.
+    """
     file = existing_file(path, option)
+    if first_byte(file) != b"[":
+        yield from iter_jsonl(file, option, what)
+        return
+    empty = True
+    for where, value in _list_items(read_text(file), file):
+        empty = False
+        yield where, _as_object(value, where)
+    if empty:
+        raise _no_records(file, what, "holds an empty JSON list", option)
+
+
+def _list_items(text: str, file: Path) -> Iterator[tuple[str, Any]]:
+    """Yield ``(where, value)`` for each item of the JSON list that ``text`` holds."""
+    lineno, counted, number = 1, 0, 0
     try:
-        with open_text(file) as handle:
-            text = handle.read()
-    except (OSError, EOFError, UnicodeDecodeError) as err:
-        raise _unreadable(str(file), err) from err
-    try:
-        return json.loads(text)
+        pos = _skip(text, 0)
+        if not text.startswith("[", pos):
+            raise json.JSONDecodeError("Expecting value", text, pos)
+        pos = _skip(text, pos + 1)
+        if text.startswith("]", pos):
+            pos = _skip(text, pos + 1)
+        else:
+            while True:
+                lineno += text.count("\n", counted, pos)
+                counted, number = pos, number + 1
+                where = f"{file}:{lineno}: record {number}"
+                value, pos = _parse(text, pos, where, file)
+                yield where, value
+                pos = _skip(text, pos)
+                if text.startswith("]", pos):
+                    pos = _skip(text, pos + 1)
+                    break
+                if not text.startswith(",", pos):
+                    raise json.JSONDecodeError("Expecting ',' delimiter", text, pos)
+                pos = _skip(text, pos + 1)
+        if pos != len(text):
+            raise json.JSONDecodeError("Extra data", text, pos)
     except json.JSONDecodeError as err:
         raise _json_error(f"{file}:{err.lineno}", err, "fix the file") from None
 
 
-def iter_records(path: PathLike, option: str = "path") -> Iterator[tuple[str, Record]]:
-    """Yield ``(where, record)`` from a JSON list or a JSONL file, told apart by content.
-
-    A file whose first non-blank character is ``[`` is a JSON list; anything else is JSONL.
-    """
-    file = existing_file(path, option)
-    if _first_char(file) != "[":
-        yield from iter_jsonl(file, option)
-        return
-    for number, value in enumerate(read_json(file, option), 1):
-        where = f"{file}: record {number}"
-        yield where, _as_object(value, where)
-
-
-def require(
-    record: Record,
-    name: str,
-    where: str,
-    expected: Sequence[str],
-    kind: type | tuple[type, ...] = str,
-) -> Any:
-    """Return ``record[name]``, raising a ``CorpusFormatError`` if it is missing or mistyped.
-
-    Args:
-        record: The decoded record.
-        name: The field to read.
-        where: The record's location, for the message.
-        expected: All the fields the format requires, listed in the message.
-        kind: The accepted Python type(s) of the value.
-    """
-    if name not in record:
-        raise format_error(
-            where,
-            f"missing field {name!r} (expected fields: {', '.join(expected)})",
-            "add it or remove that record",
-        )
-    return check_type(record[name], name, where, kind)
-
-
-def check_type(value: Any, name: str, where: str, kind: type | tuple[type, ...]) -> Any:
-    """Return ``value`` if it has type ``kind``, else raise a ``CorpusFormatError``."""
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
-        wanted = " or ".join(k.__name__ for k in kinds)
-        raise format_error(
-            where,
-            f"field {name!r} should be {wanted}, got {type(value).__name__}",
-            "fix that record",
-        )
+def _decode(line: str, where: str, file: Path, lineno: int) -> Any:
+    """Decode one JSONL line."""
+    try:
+        value, end = _parse(line, _skip(line, 0), where, file, lineno)
+        if _skip(line, end) != len(line):
+            raise json.JSONDecodeError("Extra data", line, _skip(line, end))
+    except json.JSONDecodeError as err:
+        raise _json_error(where, err, "fix or remove that line") from None
     return value
 
 
-def _decode(line: str, where: str) -> Any:
+def _parse(text: str, pos: int, where: str, file: Path, first_line: int = 1) -> tuple[Any, int]:
+    """Decode the JSON value at ``text[pos:]``; return it and where it ends.
+
+    Raises:
+        json.JSONDecodeError: Invalid JSON, for the caller to locate.
+        CorpusFormatError: A repeated key, a value nested too deeply, an unreadable number.
+    """
     try:
-        return json.loads(line)
-    except json.JSONDecodeError as err:
-        raise _json_error(where, err, "fix or remove that line") from None
+        return _DECODER.raw_decode(text, pos)
+    except json.JSONDecodeError:
+        raise
+    except RecursionError:
+        raise _too_deep(text, pos, file, first_line) from None
+    except _RepeatedKey as err:
+        raise format_error(
+            where, f"key {err.key!r} appears twice in one object", "keep one of the two values"
+        ) from None
+    except ValueError as err:  # e.g. an integer of more than 4300 digits
+        raise format_error(
+            where, f"a number that cannot be read ({err})", "write it as a string or remove it"
+        ) from None
 
 
-def _unreadable(where: str, err: Exception) -> CorpusFormatError:
-    return format_error(where, f"unreadable ({err})", "check that it is UTF-8 or gzip text")
+def _skip(text: str, pos: int) -> int:
+    """The position of the first non-white-space character at or after ``pos``."""
+    return _WHITESPACE.match(text, pos).end()  # type: ignore[union-attr]
+
+
+def _too_deep(text: str, start: int, file: Path, first_line: int = 1) -> CorpusFormatError:
+    """The error for a value nested too deeply, located where it passes ``DEEP`` levels."""
+    depth, pos = 0, start
+    for token in _BRACKETS.finditer(text, start):
+        if token.group() in "[{":
+            depth += 1
+            if depth > DEEP:
+                pos = token.start()
+                break
+        elif token.group() in "]}":
+            depth -= 1
+    lineno = first_line + text.count("\n", 0, pos)
+    column = pos - text.rfind("\n", 0, pos)
+    return format_error(
+        f"{file}:{lineno}",
+        f"a value nested more than {DEEP} levels deep (column {column}); the JSON reader stops "
+        f"at about {sys.getrecursionlimit()} levels",
+        "flatten that value or remove the record",
+    )
 
 
 def _json_error(where: str, err: json.JSONDecodeError, fix: str) -> CorpusFormatError:
     return format_error(where, f"invalid JSON ({err.msg} at column {err.colno})", fix)
+
+
+def _no_records(file: Path, what: str, detail: str, option: str) -> CorpusFormatError:
+    return format_error(
+        str(file), f"no {what} in {file.name}: the file {detail}",
+        f"fill it, or point {option}= at another file",
+    )
 
 
 def _as_object(value: Any, where: str) -> Record:
@@ -170,14 +223,3 @@ def _as_object(value: Any, where: str) -> Record:
             where, f"expected a JSON object, got {type(value).__name__}", "fix that record"
         )
     return value
-
-
-def _first_char(file: Path) -> str:
-    try:
-        with open_text(file) as handle:
-            while chunk := handle.read(4096):
-                if stripped := chunk.lstrip():
-                    return stripped[0]
-    except (OSError, EOFError, UnicodeDecodeError) as err:
-        raise _unreadable(str(file), err) from err
-    return ""

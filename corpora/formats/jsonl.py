@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from corpora.formats.documents import SourcedDocuments
-from corpora.formats.jsonio import (
-    PathLike,
-    Record,
+from corpora.formats.errors import format_error
+from corpora.formats.fields import (
     check_type,
-    format_error,
-    iter_records,
+    identifier,
+    nonblank,
+    optional,
+    positive,
     require,
+    string_list,
+    text_field,
 )
-from corpora.formats.questions import QuestionSet, answer_tuple, unique_ids
+from corpora.formats.jsonio import PathLike, Record, iter_records
+from corpora.formats.questions import QuestionSet, answer_tuple
 from corpora.formats.splits import check_split
 from corpora.records import SPLITS, Corpus, Question
 
@@ -28,7 +30,7 @@ def load_jsonl(
 
     Each line is a document or a question; a record with a ``question`` field is a question.
     Documents and questions may share one file (``path``) or be kept apart (``path`` for the
-    documents, ``questions_path`` for the questions); files may be JSON lists or gzipped.
+    documents, ``questions_path`` for the questions only); files may be JSON lists or gzipped.
 
     Args:
         path: The documents file (required): ``{"doc_id" (or "id"), "title"?, "text"}``.
@@ -40,7 +42,18 @@ def load_jsonl(
     Returns:
         A corpus keeping the given ids, de-duplicated on title + text (supporting ids of a
         dropped duplicate point to the kept copy). ``hops`` defaults to the number of
-        supporting ids (at least 1); every supporting id must name a document.
+        supporting ids (at least 1).
+
+    Raises:
+        CorpusFormatError: Refused, naming file and line: an empty file, or ``path`` without
+            any document; an id (string or integer) that is blank or repeated among documents
+            or among questions; a blank ``text`` or ``question``; ``answers`` empty or holding a
+            blank answer; a supporting id that names no document or is listed twice;
+            ``hops`` below 1; a ``split`` other than train/dev/test; a blank ``qtype`` or
+            entity; a record of ``questions_path`` without ``question``; any field of the wrong
+            type. Accepted as optional: ``title`` (may be blank), ``supporting_ids`` (may be
+            empty: a question without evidence labels), ``hops``, ``split``, ``qtype``,
+            ``entities``; unknown fields are ignored.
     """
     if path is None:
         raise ValueError(
@@ -50,16 +63,24 @@ def load_jsonl(
     check_split(split)
     docs = SourcedDocuments()
     pending: list[tuple[str, Record]] = []
-    files = [(path, "path")] + ([(questions_path, "questions_path")] if questions_path else [])
-    for file, option in files:
-        for where, record in iter_records(file, option):
-            if "question" in record:
-                pending.append((where, record))
-            else:
-                doc_id = _either(record, ("doc_id", "id"), where, DOC_FIELDS)
-                title = check_type(record.get("title", ""), "title", where, str)
-                docs.add(doc_id, title, require(record, "text", where, DOC_FIELDS), where)
+    for where, record in iter_records(path, "path"):
+        if "question" in record:
+            pending.append((where, record))
+        else:
+            doc_id = identifier(record, ("doc_id", "id"), where, DOC_FIELDS)
+            title = optional(record, "title", where, str, "")
+            docs.add(doc_id, title, text_field(record, "text", where, DOC_FIELDS), where)
+    if questions_path is not None:
+        for where, record in iter_records(questions_path, "questions_path", "questions"):
+            require(record, "question", where, QUESTION_FIELDS)
+            pending.append((where, record))
     documents, alias = docs.build()
+    if not documents:
+        raise format_error(
+            str(path),
+            f"no documents in {path}: all its {len(pending)} records are questions",
+            "add document records {doc_id, title, text} (records without a 'question' field)",
+        )
     questions = QuestionSet()
     for where, record in pending:
         questions.add(_question(record, where, split, alias), where)
@@ -67,36 +88,33 @@ def load_jsonl(
 
 
 def _question(record: Record, where: str, split: str, alias: dict[str, str]) -> Question:
-    supporting = []
-    for doc_id in check_type(record.get("supporting_ids", []), "supporting_ids", where, list):
-        if str(doc_id) not in alias:
+    supporting: list[str] = []
+    listed: set[str] = set()
+    for item in check_type(record.get("supporting_ids", []), "supporting_ids", where, list):
+        doc_id = str(check_type(item, "supporting_ids", where, (str, int)))
+        if doc_id not in alias:
             raise format_error(
                 where, f"supporting id {doc_id!r} is not a document id", "fix or remove it"
             )
-        supporting.append(alias[str(doc_id)])
+        if doc_id in listed:
+            raise format_error(where, f"supporting id {doc_id!r} is listed twice", "remove one")
+        listed.add(doc_id)
+        supporting.append(alias[doc_id])
     answers = require(record, "answers", where, QUESTION_FIELDS, (list, str))
-    entities = check_type(record.get("entities", []), "entities", where, list)
-    question_split = check_type(record.get("split", split), "split", where, str)
+    entities = string_list(optional(record, "entities", where, list, []), "entities", where)
+    question_split = optional(record, "split", where, str, split)
     if question_split not in SPLITS:
         raise format_error(
             where, f"split {question_split!r} is not one of {', '.join(SPLITS)}", "fix it"
         )
+    hops = optional(record, "hops", where, int, None)
     return Question(
-        qid=_either(record, ("qid", "id"), where, QUESTION_FIELDS),
-        question=require(record, "question", where, QUESTION_FIELDS).strip(),
+        qid=identifier(record, ("qid", "id"), where, QUESTION_FIELDS),
+        question=text_field(record, "question", where, QUESTION_FIELDS),
         answers=answer_tuple([answers] if isinstance(answers, str) else answers, where),
-        supporting_ids=unique_ids(supporting),
-        hops=check_type(record.get("hops", max(1, len(supporting))), "hops", where, int),
+        supporting_ids=tuple(dict.fromkeys(supporting)),
+        hops=max(1, len(supporting)) if hops is None else positive(hops, "hops", where),
         split=question_split,
-        qtype=check_type(record.get("qtype", "unknown"), "qtype", where, str),
-        entities=tuple(check_type(e, "entities", where, str) for e in entities),
+        qtype=nonblank(optional(record, "qtype", where, str, "unknown"), "qtype", where),
+        entities=tuple(entities),
     )
-
-
-def _either(record: Record, names: tuple[str, str], where: str, expected: tuple[str, ...]) -> str:
-    """Return the first of ``names`` present (an id field or its alias) as a string."""
-    for name in names:
-        if name in record:
-            value: Any = check_type(record[name], name, where, (str, int))
-            return str(value)
-    return str(require(record, names[0], where, expected, (str, int)))

@@ -5,7 +5,9 @@ from __future__ import annotations
 from itertools import islice
 
 from corpora.formats.documents import DocumentPool
-from corpora.formats.jsonio import PathLike, Record, check_type, iter_records, require
+from corpora.formats.errors import format_error
+from corpora.formats.fields import check_type, optional, require, text_field
+from corpora.formats.jsonio import PathLike, Record, iter_records
 from corpora.formats.questions import QuestionSet, answer_tuple, unique_ids
 from corpora.formats.splits import index_splits
 from corpora.paths import data_dir
@@ -40,6 +42,14 @@ def load_nq_open(
         A corpus of one document per distinct passage with content ids; question ids are
         ``f"nq-{index}"`` (0-based record index); ``supporting_ids`` are the passages marked
         ``isgold`` (or, if none is, ``hasanswer``); ``hops`` is 1 and ``qtype`` ``single``.
+
+    Raises:
+        CorpusFormatError: Refused, naming file and line: an empty file; a blank
+            ``question``; ``answers`` empty or holding a blank answer; ``ctxs`` empty, a passage
+            without ``text`` or with a blank one; ``isgold`` or ``hasanswer`` that is not
+            true/false; any field of the wrong type. Accepted: a blank passage title, missing
+            ``isgold``/``hasanswer`` (false), a question none of whose passages is gold or
+            holds the answer (it gets no ``supporting_ids``), unknown fields.
     """
     if max_questions is not None and max_questions < 0:
         raise ValueError(f"max_questions: expected None or >= 0, got {max_questions}")
@@ -56,18 +66,21 @@ def load_nq_open(
 def _question(record: Record, where: str, qid: str, split: str, pool: DocumentPool) -> Question:
     gold: list[str] = []
     has_answer: list[str] = []
-    for ctx in require(record, "ctxs", where, FIELDS, list):
+    ctxs = require(record, "ctxs", where, FIELDS, list)
+    if not ctxs:
+        raise format_error(where, "field 'ctxs' is empty", "add the question's passages")
+    for ctx in ctxs:
         ctx = check_type(ctx, "ctxs", where, dict)
         doc_id = pool.add(
-            require(ctx, "title", where, CTX_FIELDS), require(ctx, "text", where, CTX_FIELDS)
+            require(ctx, "title", where, CTX_FIELDS), text_field(ctx, "text", where, CTX_FIELDS)
         )
-        if ctx.get("isgold") is True:
+        if optional(ctx, "isgold", where, bool, False):
             gold.append(doc_id)
-        if ctx.get("hasanswer") is True:
+        if optional(ctx, "hasanswer", where, bool, False):
             has_answer.append(doc_id)
     return Question(
         qid=qid,
-        question=require(record, "question", where, FIELDS).strip(),
+        question=text_field(record, "question", where, FIELDS),
         answers=answer_tuple(require(record, "answers", where, FIELDS, list), where),
         supporting_ids=unique_ids(gold or has_answer),
         hops=1,

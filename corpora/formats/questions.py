@@ -4,24 +4,33 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from corpora.formats.jsonio import check_type, format_error
+from corpora.formats.errors import format_error
+from corpora.formats.fields import check_type
 from corpora.records import Question
 
 
-def answer_tuple(values: Iterable[object], where: str, name: str = "answers") -> tuple[str, ...]:
-    """Strip and de-duplicate gold answers (order kept); none at all is a format error.
+def answer_tuple(
+    values: Iterable[object], where: str, name: str = "answers", required: bool = True
+) -> tuple[str, ...]:
+    """Strip and de-duplicate gold answers (order kept).
 
     Args:
-        values: The answers as read (each must be a string).
+        values: The answers as read (each must be a string that is not blank).
         where: The record's location, for the message.
         name: The field the answers came from, for the message.
+        required: Whether no answer at all is a format error (``False`` for alias lists).
     """
     answers: dict[str, None] = {}
-    for value in values:
+    for number, value in enumerate(values, 1):
         text = check_type(value, name, where, str).strip()
-        if text:
-            answers.setdefault(text)
-    if not answers:
+        if not text:
+            raise format_error(
+                where,
+                f"gold answer {number} in {name!r} is blank (no gold answer may be empty)",
+                "write the answer or remove it",
+            )
+        answers.setdefault(text)
+    if required and not answers:
         raise format_error(where, f"no gold answer in {name!r}", "add one or remove that record")
     return tuple(answers)
 

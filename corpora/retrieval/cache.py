@@ -13,6 +13,10 @@ Entries are built in a temporary folder beside the final one and published atomi
 is missing or does not match its files, or whose files fail to load, is rebuilt and replaced
 (with a warning), never fatal.
 Failing to *write* the cache (read-only disk, full disk) only warns: the built index is used.
+Each ``load_or_build`` first reclaims what killed builds left in ``<root>/`` (hidden ``.tmp``,
+``.tmp.old`` and ``.lock`` names, see ``corpora.atomic.reclaim``): at once when their writer
+is gone, after ``leftover_idle_s`` without a change when that cannot be told, never while a
+live process writes them.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from corpora.atomic import publish
+from corpora.atomic import MAX_IDLE_S, publish, reclaim
 from corpora.paths import cache_dir
 from corpora.records import Corpus
 
@@ -88,10 +92,15 @@ class IndexCache:
 
     Args:
         root: Folder that holds the entries; ``None`` means ``default_cache_root()``.
+        leftover_idle_s: Leftovers of killed builds whose writer cannot be told alive or gone
+            are removed after this many seconds without a change.
     """
 
-    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self, root: str | os.PathLike[str] | None = None, leftover_idle_s: float = MAX_IDLE_S
+    ) -> None:
         self.root = Path(root) if root is not None else default_cache_root()
+        self.leftover_idle_s = leftover_idle_s
 
     def key(self, corpus: Corpus, backend: str, settings: Mapping[str, Any]) -> str:
         """Name the entry: ``<backend>-<corpus fingerprint>-<settings hash>``."""
@@ -125,6 +134,8 @@ class IndexCache:
             The index and how it was obtained: ``loaded``, ``built`` (no entry existed) or
             ``rebuilt`` (an entry existed but was corrupt).
         """
+        for leftover in reclaim(self.root, max_idle_s=self.leftover_idle_s):
+            log.info("removed %s, left by a killed index build", leftover)
         entry = self.path(corpus, backend, settings)
         status: CacheStatus = "built"
         if entry.exists():

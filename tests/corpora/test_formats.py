@@ -370,7 +370,13 @@ def test_not_an_object_and_gzip_detection(tmp_path):
 
 
 def test_missing_field_is_named(tmp_path):
-    record = {"id": "1", "paragraphs": [], "question_decomposition": [], "answer": "x"}
+    paragraph = {"idx": 0, "title": "T", "paragraph_text": "x.", "is_supporting": True}
+    record = {
+        "id": "1",
+        "paragraphs": [paragraph],
+        "question_decomposition": [{"paragraph_support_idx": 0}],
+        "answer": "x",
+    }
     bad = _write_jsonl(tmp_path / "musique.jsonl", [record])
     with pytest.raises(CorpusFormatError) as err:
         corpora.load("musique", path=bad)
@@ -380,7 +386,7 @@ def test_missing_field_is_named(tmp_path):
     hotpot = tmp_path / "hotpot.json"
     hotpot.write_text(json.dumps([{"_id": "h", "question": "q", "answer": "a", "context": []}]))
     with pytest.raises(
-        CorpusFormatError, match=r"hotpot\.json: record 1: missing field 'supporting_facts'"
+        CorpusFormatError, match=r"hotpot\.json:1: record 1: missing field 'supporting_facts'"
     ):
         corpora.load("hotpotqa", path=hotpot)
     wrong = _write_jsonl(tmp_path / "wrong.jsonl", [{**record, "question": ["not", "text"]}])

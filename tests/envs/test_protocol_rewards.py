@@ -1,3 +1,5 @@
+import time
+
 import pytest
 
 from corpora import Document
@@ -18,6 +20,11 @@ from envs.rewards import exact_match, normalize_answer, token_f1
         ("<answer>  </answer>", "invalid", ""),
         ("", "invalid", ""),
         ("<search>a</answer>", "invalid", ""),
+        ("<answer>a<search>b</search>c</answer>", "answer", "a<search>b</search>c"),
+        ("<search><search>x</search>", "search", "<search>x"),
+        ("<search>a<answer>b</search></answer>", "search", "a<answer>b"),
+        ("<search>unclosed <answer>y</answer>", "answer", "y"),
+        ("<SEARCH>x</SEARCH>", "invalid", ""),
     ],
 )
 def test_parse_action(text, kind, content):
@@ -25,6 +32,17 @@ def test_parse_action(text, kind, content):
     assert (action.kind, action.content) == (kind, content)
     if kind == "invalid":
         assert action.reason
+
+
+@pytest.mark.parametrize(
+    "text", ["<search>" * 12_500, "<answer><search>" * 6_250, "<search></answer>" * 6_000]
+)
+def test_parse_action_takes_linear_time_on_unclosed_tags(text):
+    # A guard against quadratic parsing (10-15 s on the first input before), with a wide
+    # margin; benchmarks/fuzz_env.py measures the speed.
+    start = time.perf_counter()
+    assert parse_action(text).kind == "invalid"
+    assert time.perf_counter() - start < 1.0
 
 
 def test_parse_action_never_raises_on_non_text():

@@ -4,10 +4,8 @@ import gymnasium as gym
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-import corpora
 import envs  # noqa: F401  (registers the environment)
 from corpora import Corpus, Document, Question
-from envs.batch import SearchEnvBatch
 from envs.protocol import parse_information
 from envs.search_env import SearchEnv
 
@@ -59,6 +57,7 @@ def test_episode_step_by_step(env):
         "turn": 0,
         "action_type": "reset",
         "invalid_action": False,
+        "action_truncated": False,
         "invalid_actions": 0,
         "queries": [],
         "retrieved_ids": [],
@@ -132,31 +131,86 @@ def test_bad_arguments_are_explained():
         SearchEnv(tiny_corpus(), retriever="bm25").reset(options={"qid": "nope"})
 
 
-class CountingRetriever:
-    def __init__(self, inner):
-        self.inner, self.calls = inner, []
+def test_stepping_an_answered_episode_warns_and_repeats_the_end(env):
+    env.reset(options={"qid": "q1"})
+    final = env.step("<answer>Velora</answer>")
+    with pytest.warns(UserWarning, match="after the episode ended"):
+        obs, reward, terminated, truncated, info = env.step("<search>Velora</search>")
+    assert (obs, reward, terminated, truncated) == (final[0], 0.0, True, False)
+    assert info["action_type"] == "ignored" and not info["invalid_action"]
+    assert info["turn"] == 1 and info["queries"] == [] and info["score"] == 1.0
+    # Control: a new episode counts again.
+    env.reset(options={"qid": "q1"})
+    assert env.step("<search>Velora</search>")[4]["turn"] == 1
 
-    def search(self, queries, k):
-        self.calls.append(list(queries))
-        return self.inner.search(queries, k)
+
+def test_stepping_a_truncated_episode_counts_nothing():
+    env = SearchEnv(tiny_corpus(), retriever="bm25", max_turns=2, format_penalty=0.25)
+    env.reset(options={"qid": "q1"})
+    env.step("nonsense")
+    final = env.step("more nonsense")
+    assert final[3] and final[1] == pytest.approx(-0.5)
+    for _ in range(3):
+        with pytest.warns(UserWarning, match=r"Call reset\(\)"):
+            obs, reward, terminated, truncated, info = env.step("still nonsense")
+        assert (obs, reward, terminated, truncated) == (final[0], 0.0, False, True)
+        assert info["turn"] == 2 and info["invalid_actions"] == 2
+    assert env.turn == 2
 
 
-def test_batch_retrieves_once_per_step_and_matches_single_envs():
-    corpus = corpora.load("synthetic", size="tiny")
-    retriever = CountingRetriever(corpora.make_retriever("bm25", corpus))
-    batch = SearchEnvBatch([SearchEnv(corpus, retriever=retriever) for _ in range(3)])
-    qids = [q.qid for q in corpus.split("test")[:3]]
-    batch.reset(qids)
-    questions = [env.question for env in batch.envs]
-    actions = {
-        0: f"<search>{questions[0].question}</search>",
-        1: "oops",
-        2: f"<search>{questions[2].entities[0]}</search>",
-    }
-    results = batch.step(actions)
-    assert retriever.calls == [[questions[0].question, questions[2].entities[0]]]
-    single = SearchEnv(corpus, retriever=retriever.inner)
-    for slot in (0, 2):
-        single.reset(options={"qid": qids[slot]})
-        assert single.step(actions[slot])[0] == results[slot][0]
-    assert results[1][4]["invalid_action"]
+def test_step_after_end_leaves_the_transcript_alone():
+    env = SearchEnv(tiny_corpus(), retriever="bm25", render_mode="ansi")
+    env.reset(options={"qid": "q2"})
+    env.step("<answer>Toraven Mekali</answer>")
+    transcript = env.render()
+    with pytest.warns(UserWarning):
+        env.step("<answer>someone else</answer>")
+    assert env.render() == transcript
+
+
+def test_turns_longer_than_the_action_space_are_read_up_to_its_limit(env):
+    limit = env.action_space.max_length
+    env.reset(options={"qid": "q1"})
+    padded = "<search>Velora</search>" + "x" * (2 * limit)
+    _, _, _, _, info = env.step(padded)
+    assert info["action_type"] == "search" and info["action_truncated"]
+    assert info["queries"] == ["Velora"]
+    # A tag that only closes past the limit does not count, and the feedback says why.
+    late = "<think>" + "y" * limit + "</think><search>Velora</search>"
+    obs, _, _, _, info = env.step(late)
+    assert info["invalid_action"] and info["action_truncated"]
+    assert f"in the first {limit:,} characters of a {len(late):,}-character turn" in obs
+    # Control: the same turn within the limit is a search, not truncated.
+    _, _, _, _, info = env.step("<think>y</think><search>Velora</search>")
+    assert info["action_type"] == "search" and not info["action_truncated"]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error", "message"),
+    [
+        ({"top_k": "3"}, TypeError, "expected top_k to be an int >= 1, got '3'"),
+        ({"top_k": True}, TypeError, "expected top_k to be an int"),
+        ({"max_turns": 2.5}, TypeError, "expected max_turns to be an int >= 1, got 2.5"),
+        ({"max_turns": 0}, ValueError, "expected max_turns >= 1, got 0"),
+        ({"format_penalty": "0.1"}, TypeError, "expected format_penalty to be a number"),
+        ({"format_penalty": float("nan")}, ValueError, "finite format_penalty >= 0, got nan"),
+        ({"format_penalty": -1}, ValueError, "format_penalty >= 0, got -1"),
+        ({"reward": None}, ValueError, "unknown reward None"),
+        ({"split": 0}, TypeError, "expected split to be a split name, got 0"),
+        ({"corpus": 3}, TypeError, "expected corpus to be a corpus name or a Corpus, got 3"),
+        ({"retriever": object()}, TypeError, "expected retriever to be a retriever name"),
+        ({"corpus_options": [("size", "tiny")]}, TypeError, "expected corpus_options to be a dict"),
+    ],
+)
+def test_constructor_arguments_are_checked_at_construction(arguments, error, message):
+    kwargs = {"corpus": tiny_corpus(), "retriever": "bm25", **arguments}
+    with pytest.raises(error, match=message):
+        SearchEnv(**kwargs)
+
+
+def test_reward_range_covers_the_worst_penalty():
+    env = SearchEnv(tiny_corpus(), retriever="bm25", max_turns=3, format_penalty=0.5)
+    assert env.reward_range == (-1.5, 1.0)
+    env.reset(options={"qid": "q1"})
+    rewards = [env.step("bad")[1] for _ in range(3)]
+    assert rewards[-1] == env.reward_range[0]
