@@ -48,7 +48,7 @@ def index_corpus(corpus: Corpus, kinds: list[str], split: str, ks: list[int], re
     """Build each retriever over ``corpus`` and measure it on ``split``'s questions."""
     root = Path(cache_dir) if cache_dir else default_cache_root()
     if refresh and root.exists():
-        for entry in root.glob(f"*-{corpus.fingerprint}-*"):
+        for entry in root.glob(f"[!.]*-{corpus.fingerprint}-*"):  # not another writer's .tmp
             shutil.rmtree(entry, ignore_errors=True)
     questions = corpus.split(split)
     if not questions:

@@ -14,7 +14,6 @@ The loss is forksearch's own (:meth:`SearchGRPOTrainer._compute_loss`): every en
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -24,7 +23,6 @@ import torch
 from datasets import Dataset
 from torch import Tensor
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
-from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from trl import GRPOConfig, GRPOTrainer
 from trl.trainer.utils import RepeatSampler, nanmax, nanmin
 
@@ -34,16 +32,10 @@ from agents.training.config import EntropyRegulation, RLPhaseConfig
 from agents.training.fused_head import keep_own_head
 from agents.training.losses import POLICY_LOSSES, AdaptiveEntropyCoef, aggregate, planning_boost
 from agents.training.monitor import MeasuredTrainerMixin, PhaseMonitor
-from agents.training.rl_checkpoint import (
-    EpochSeededSampler,
-    load_resume_state,
-    save_resume_state,
-)
+from agents.training.resume import EpochSeededSampler, ResumableTrainerMixin
 from agents.training.trainer_run import run_trainer
 from corpora import Question
 from envs.batch import SearchEnvBatch
-
-log = logging.getLogger(__name__)
 
 #: TRL loss options that :meth:`SearchGRPOTrainer._compute_loss` lacks, at the value it needs.
 _TRL_LOSS_DEFAULTS = {"use_vllm": False, "importance_sampling_level": "token", "delta": None,
@@ -76,7 +68,7 @@ def question_dataset(questions: Sequence[Question]) -> tuple[Dataset, dict[str, 
     return Dataset.from_dict({"prompt": list(qid_by_prompt)}), qid_by_prompt
 
 
-class SearchGRPOTrainer(MeasuredTrainerMixin, GRPOTrainer):
+class SearchGRPOTrainer(ResumableTrainerMixin, MeasuredTrainerMixin, GRPOTrainer):
     """``GRPOTrainer`` whose completions are search episodes and whose loss is forksearch's.
 
     Written for TRL >=1.16,<1.17; overrides:
@@ -90,9 +82,9 @@ class SearchGRPOTrainer(MeasuredTrainerMixin, GRPOTrainer):
       ``loss_type`` and the entropy bonus (static, or :class:`AdaptiveEntropyCoef`), logging
       TRL's metric names plus the policy loss's statistics. TRL's vLLM, sequence-level
       importance sampling, ``delta``, off-policy mask and entropy-bonus options are refused;
-    - ``_save_checkpoint`` / ``_load_optimizer_and_scheduler``: TRL's, plus
-      :meth:`resume_state` in each checkpoint (``rl_checkpoint.RESUME_NAME``), restored on
-      resume, so a resumed phase repeats the uninterrupted one's steps;
+    - ``_save_checkpoint`` / ``_load_optimizer_and_scheduler`` (``ResumableTrainerMixin``):
+      TRL's, plus :meth:`resume_state` in each checkpoint, restored on resume, so that a
+      resumed phase repeats the uninterrupted one's steps;
     - ``_get_train_sampler``: TRL's ``RepeatSampler`` wrapped in ``EpochSeededSampler`` (the
       same order, also for an epoch a resumed phase starts in).
 
@@ -273,24 +265,6 @@ class SearchGRPOTrainer(MeasuredTrainerMixin, GRPOTrainer):
         self._step = int(state["micro_step"])
         self._buffered_inputs = state["buffered_inputs"]
         self.monitor.batch_stats = dict(state["batch_stats"])
-
-    def _save_checkpoint(self, model: Any, trial: Any) -> None:
-        super()._save_checkpoint(model, trial)
-        if self.args.should_save:
-            folder = f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
-            save_resume_state(Path(self._get_output_dir(trial=trial)) / folder,
-                              self.resume_state())
-
-    def _load_optimizer_and_scheduler(self, checkpoint: str | None) -> None:
-        super()._load_optimizer_and_scheduler(checkpoint)
-        if checkpoint is None:
-            return
-        state = load_resume_state(Path(checkpoint), self.accelerator.device)
-        if state is None:
-            log.warning("%s holds no RL resume state (written by an older forksearch): the "
-                        "resumed phase samples differently from an uninterrupted one", checkpoint)
-            return
-        self.load_resume_state(state)
 
 
 def grpo_config(common: dict[str, Any], rl: RLPhaseConfig, reg: EntropyRegulation,

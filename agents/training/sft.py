@@ -26,6 +26,7 @@ from agents.lm import LMPolicy
 from agents.training.config import SFTPhaseConfig
 from agents.training.fused_head import keep_own_head
 from agents.training.monitor import MeasuredTrainerMixin, PhaseMonitor
+from agents.training.resume import ResumableTrainerMixin
 from agents.training.trainer_run import run_trainer
 from agents.trajectory import Trajectory
 from envs.protocol import render_prompt
@@ -102,11 +103,13 @@ def teacher_forced_entropy(entropy: torch.Tensor, labels: torch.Tensor,
                                answer_mask[:, 1:].bool().cpu().numpy())
 
 
-class DemoSFTTrainer(MeasuredTrainerMixin, SFTTrainer):
+class DemoSFTTrainer(ResumableTrainerMixin, MeasuredTrainerMixin, SFTTrainer):
     """``SFTTrainer`` that reports each batch's demonstrations and teacher-forced entropies.
 
     Overrides ``compute_loss`` only to take the extra collator columns out of the model inputs
-    and to read the fused LM head's entropies (through a forward hook) for the step's figures.
+    and to read the fused LM head's entropies (through a forward hook) for the step's figures;
+    each checkpoint also holds TRL's count of tokens trained on (``ResumableTrainerMixin``),
+    which TRL's own checkpoint lacks, so a resumed phase logs the same ``num_tokens``.
     """
 
     def __init__(self, *, monitor: PhaseMonitor, demos: Sequence[Trajectory],
@@ -114,6 +117,14 @@ class DemoSFTTrainer(MeasuredTrainerMixin, SFTTrainer):
         self.monitor, self.demos = monitor, list(demos)
         super().__init__(**kwargs)
         keep_own_head(self.model)
+
+    def resume_state(self) -> dict[str, Any]:
+        """TRL's running count of tokens trained on (``num_tokens`` in the logs)."""
+        return {"total_train_tokens": self._total_train_tokens}
+
+    def load_resume_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`resume_state` returned."""
+        self._total_train_tokens = state["total_train_tokens"]
 
     def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
                      num_items_in_batch: Any = None) -> Any:

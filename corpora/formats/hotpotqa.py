@@ -49,7 +49,7 @@ def load_hotpotqa(
             or no text; ``supporting_facts`` empty, or a fact that is not ``[title, sentence
             number]`` (an integer of at least 0) or names a title not in ``context``; a blank
             ``type``; any field of the wrong type. Accepted: a sentence number past the end of
-            its paragraph (the official training data has a few), a fact listed twice (counted
+            its paragraph (the fact still names the paragraph), a fact listed twice (counted
             once), a missing ``type``, unknown fields such as ``level``.
     """
     paths = as_paths(path, [data_dir() / name for name in DEFAULT_FILES])

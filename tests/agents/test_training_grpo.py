@@ -16,6 +16,7 @@ from agents.lm import LMPolicy, load_model_and_tokenizer
 from agents.training import grpo
 from agents.training.config import EntropyRegulation, RLPhaseConfig, TrainConfig
 from agents.training.grpo import SearchGRPOTrainer, grpo_config, question_dataset, run_grpo
+from agents.training.resume import RESUME_NAME
 from agents.training.losses import (
     POLICY_LOSSES,
     AdaptiveEntropyCoef,
@@ -341,5 +342,5 @@ def test_adaptive_entropy_state_survives_a_resume(world, tmp_path: Path) -> None
         run_grpo(model, tokenizer, policy, batch, corpus.split("train")[:4], args, reg, monitor,
                  resume)
         coefs += [r["entropy_coef"] for r in monitor.metrics.rows()]
-    assert (tmp_path / "checkpoint-1" / grpo.CONTROLLER_NAME).exists()
+    assert (tmp_path / "checkpoint-1" / RESUME_NAME).exists()
     assert coefs == pytest.approx([0.005, 0.010])  # a fresh controller would give 0.005 again

@@ -1,4 +1,6 @@
+import dataclasses
 import gzip
+import hashlib
 import json
 import os
 import re
@@ -89,6 +91,51 @@ def test_ids_are_deterministic_across_loads(loaded, name):
     again = corpora.load(name)
     assert again.documents == first.documents and again.questions == first.questions
     assert again.fingerprint == first.fingerprint
+
+
+# Documents and questions of the samples as loaded before the stricter checks of issue #13
+# (sha256 of their JSON): the checks refuse bad input only, good input loads the same.
+SAMPLE_DIGESTS = [
+    ("hotpotqa", {}, 2960, 300, "066e1cfc479b8cb31a7af5b99d53fb6c837aea1ae865661910b8e1acfce4e0b0"),
+    ("musique", {}, 3722, 200, "e199c7bd6ec71f45c98c4f71203455de872972b3a5649627ff8950c6637e7e87"),
+    ("musique", {"answerable_only": False}, 3722, 200,
+     "e199c7bd6ec71f45c98c4f71203455de872972b3a5649627ff8950c6637e7e87"),
+    ("nq_open", {"max_questions": None}, 2599, 2655,
+     "117e63d14fa2f0fda3e874633dddc70394fd8592b1134addb2f49782d3036aff"),
+]
+
+
+@pytest.mark.parametrize("name, options, n_docs, n_questions, digest", SAMPLE_DIGESTS)
+def test_samples_load_exactly_as_before(name, options, n_docs, n_questions, digest):
+    _needs_samples(name)
+    corpus = corpora.load(name, **options)
+    blob = json.dumps(
+        [
+            [dataclasses.asdict(d) for d in corpus.documents],
+            [dataclasses.asdict(q) for q in corpus.questions],
+        ],
+        sort_keys=True,
+    )
+    assert (len(corpus.documents), len(corpus.questions)) == (n_docs, n_questions)
+    assert hashlib.sha256(blob.encode()).hexdigest() == digest
+
+
+@pytest.mark.parametrize("newline", ["\r\n", "\r"])
+def test_line_endings_do_not_change_what_loads(tmp_path, newline):
+    _needs_samples("musique")
+    sample = data_dir() / SAMPLES["musique"][1]
+    lines = sample.read_text(encoding="utf-8").splitlines()[:5]
+    plain, other = tmp_path / "plain" / "dev.jsonl", tmp_path / "other" / "dev.jsonl"
+    for path, end in ((plain, "\n"), (other, newline)):
+        path.parent.mkdir()
+        path.write_bytes((end.join(lines) + end + end).encode())
+    want, got = corpora.load("musique", path=plain), corpora.load("musique", path=other)
+    assert got.documents == want.documents and got.questions == want.questions
+    third = lines[2].encode().replace(b'"question": "', b'"question": "\xff', 1)
+    end = newline.encode()
+    other.write_bytes(end.join(line.encode() for line in lines[:2]) + end + third + end)
+    with pytest.raises(CorpusFormatError, match=r"dev\.jsonl:3: not UTF-8"):
+        corpora.load("musique", path=other)
 
 
 def test_hotpotqa_counts_and_splits(loaded):

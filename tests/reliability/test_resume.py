@@ -22,7 +22,7 @@ from transformers import TrainerCallback
 
 from agents.cli.schema import compose_config
 from agents.cli.train import write_summary
-from agents.training import grpo, runner
+from agents.training import resume, runner
 from agents.training.checkpoint import discard_uncommitted, load_state
 from agents.training.config import TrainConfig
 from agents.training.demonstrations import ReplayBuffer
@@ -38,16 +38,19 @@ class Kill(BaseException):
 
 
 def _cfg(*overrides: str) -> TrainConfig:
-    """SFT 4 -> RL 2 (the trigger fires) -> SFT 2 (refresh, replay) -> RL 2, checkpoint each step.
+    """SFT 4 -> RL 3 (the trigger fires) -> SFT 2 (refresh, replay) -> RL 3, checkpoint each step.
 
     ``rl.num_iterations=2`` makes every RL generation batch serve two optimizer steps, so a
     checkpoint after an odd RL step is taken mid generation batch. Clip-Cov with a band that
-    every token falls in draws from its random generator at every step.
+    every token falls in draws from its random generator at every step. The format penalty
+    gives the untrained policy's episodes different rewards, so that advantages are not all 0
+    and every RL step changes the weights.
     """
     return compose_config("train", TrainConfig, [
         "experiment=smoke", "env.batch_size=8", "model.max_new_tokens=16", "model.max_length=384",
         "sft.steps=4", "sft.batch_size=6", "rl.num_generations=2", "rl.num_iterations=2",
-        "schedule=diversity_triggered", "schedule.rl_steps=4", "schedule.period=2",
+        "env.format_penalty=0.1",
+        "schedule=diversity_triggered", "schedule.rl_steps=6", "schedule.period=3",
         "schedule.entropy_threshold=99.0", "schedule.refresh_steps=2",
         "algorithm=clip_cov", "entropy.clip_cov_lb=-100", "entropy.clip_cov_ub=100",
         "entropy.clip_cov_ratio=0.05", "eval.max_questions=4", "test.max_questions=4",
@@ -90,9 +93,12 @@ def test_the_reference_run_has_the_planned_phases(reference: tuple[Path, dict[st
                                                   ) -> None:
     run_dir, summary = reference
     assert [(p["kind"], p["steps"]) for p in summary["phases"]] == [
-        ("sft", 4), ("rl", 2), ("sft", 2), ("rl", 2)]
-    assert [r["step"] for r in _rows(run_dir)] == list(range(1, 11))
-    assert all(r["clip_cov_fraction"] > 0 for r in _rows(run_dir) if r["phase"] == "rl")
+        ("sft", 4), ("rl", 3), ("sft", 2), ("rl", 3)]
+    rows = _rows(run_dir)
+    assert [r["step"] for r in rows] == list(range(1, 13))
+    rl = [r for r in rows if r["phase"] == "rl"]
+    assert all(r["clip_cov_fraction"] > 0 for r in rl)
+    assert all(r["grad_norm"] > 0 for r in rl)  # the RL steps train: advantages are not all 0
 
 
 class KillAtStep(TrainerCallback):
@@ -151,12 +157,14 @@ POINTS = [
     Point("SFT -> RL: SFT finished, RL phase not started",
           _trapped(Run, "_start", lambda self, kind, *a: kind == "rl")),
     Point("RL step 1, before any RL checkpoint", _at_step("01-rl", 1)),
-    Point("RL checkpoint-1 written, not committed", _trapped(grpo, "save_resume_state")),
+    Point("RL checkpoint-1 written, not committed", _trapped(resume, "save_resume_state")),
     Point("RL step 2 (resumes mid generation batch, from checkpoint-1)", _at_step("01-rl", 2)),
+    Point("RL step 3 (resumes from checkpoint-2 and generates a new batch)",
+          _at_step("01-rl", 3)),
     Point("RL -> SFT refresh: replayed pool written, not committed",
           _trapped(ReplayBuffer, "clear")),
     Point("refresh SFT step 2 of 2", _at_step("02-sft", 2)),
-    Point("second RL phase step 2 (mid generation batch)", _at_step("03-rl", 2)),
+    Point("second RL phase step 2 (resumes mid generation batch)", _at_step("03-rl", 2)),
     Point("final test evaluation",
           _trapped(runner, "rollout", lambda policy, *a, **k: policy.name == "final")),
 ]
@@ -180,7 +188,7 @@ def test_killed_at_every_point_then_resumed_ends_as_the_uninterrupted_run(
         cfg = replace(cfg, resume=True)
     summary = _job(cfg, tmp_path)
     rows = _rows(tmp_path)
-    assert [r["step"] for r in rows] == list(range(1, 11))  # each step logged once
+    assert [r["step"] for r in rows] == list(range(1, 13))  # each step logged once
     assert _results(rows, tmp_path) == expected
     assert _results(summary, tmp_path) == _results(ref_summary, ref_dir)
     assert json.loads((tmp_path / "summary.json").read_text()) == summary
