@@ -19,18 +19,26 @@ def positive(owner: str, **values: float) -> None:
         check(value > 0, f"{owner}.{name} must be > 0, got {value}")
 
 
-def finite(owner: str, config: Any) -> None:
+def finite(owner: str, config: Any, unbounded: tuple[str, ...] = ()) -> None:
     """Check that no number of the dataclass ``config`` (nor of its dict fields) is NaN or inf.
 
     Range checks alone would let NaN through (every comparison with NaN is false).
+
+    Args:
+        owner: The config key of ``config`` (``env``, ``rl``...).
+        config: A config dataclass.
+        unbounded: Fields where +inf means something (e.g. no clip); NaN is refused there too.
     """
     for f in fields(config):
         value = getattr(config, f.name)
         items = value.items() if isinstance(value, dict) else [("", value)]
         for sub, number in items:
+            if not isinstance(number, float) or math.isfinite(number):
+                continue
             key = f"{owner}.{f.name}" + (f".{sub}" if sub else "")
-            check(not isinstance(number, float) or math.isfinite(number),
-                  f"{key} must be a finite number, got {number}")
+            check(f.name in unbounded and number > 0,
+                  f"{key} must be a finite number{' or inf' if f.name in unbounded else ''}, "
+                  f"got {number}")
 
 
 def within(key: str, value: float, low: float, high: float, why: str, *,

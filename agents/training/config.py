@@ -42,6 +42,7 @@ __all__ = [
 #: Seeds stay below this: numpy takes seeds in [0, 2**32) and each phase adds 1000 to the seed.
 MAX_SEED = 2**31
 
+
 @dataclass
 class EnvConfig:
     """The search environment the policy acts in (see ``envs.SearchEnv``).
@@ -176,7 +177,7 @@ class SFTPhaseConfig:
     Attributes:
         steps: Optimizer steps of the first SFT phase (refreshes use ``schedule.refresh_steps``).
         batch_size: Demonstrations per optimizer step (balanced across strategies).
-        learning_rate: Peak learning rate.
+        learning_rate: Peak learning rate, in (0, 1).
         lr_scheduler: ``transformers`` scheduler name.
         warmup_ratio: Share of the phase spent warming up, in [0, 1).
         weight_decay: AdamW weight decay, in [0, 1].
@@ -246,7 +247,6 @@ class TestConfig(EvalConfig):
     split: str = "test"
     max_questions: int | None = 300
     samples: int = 4
-
 
 
 @dataclass

@@ -24,7 +24,7 @@ from agents.trajectory import Trajectory
 #: Evaluates the current model on the held-out split; returns ``dev_``-prefixed figures.
 Evaluator = Callable[[Any], dict[str, float]]
 #: Commits a checkpoint: ``(phase steps it holds, its folder, whether it ends the phase,
-#: the phase's timing so far)`` (see :meth:`PhaseMonitor.timing`).
+#: the phase's timing so far)`` (see :meth:`PhaseMonitor.timing_now`).
 Committer = Callable[[int, Path, bool, dict[str, float]], None]
 
 
@@ -73,7 +73,7 @@ class PhaseMonitor(TrainerCallback):
     def observe(self, episodes: Sequence[Trajectory], tokens: int) -> None:
         """Record a fresh training batch (rollouts or demonstrations) of ``tokens`` tokens."""
         self.batch_stats = episode_stats(episodes)
-        self.tokens += tokens  # this process's; timing() adds the earlier processes'
+        self.tokens += tokens  # this process's; timing_now() adds the earlier ones'
         if self.trigger is not None:
             self.trigger.observe([label for t in episodes for label in t.strategy_labels])
         if self.replay is not None:

@@ -2,9 +2,9 @@
 
 The config dataclasses check each value on its own; :func:`check_run` checks what needs the
 corpus, the machine or TRL: that every split the run reads has questions, that the model source
-and the device exist, that the logging integrations are installed and that the SFT and RL
-settings make valid TRL arguments. A run that would fail at its final test evaluation (after
-all its phases) fails here instead, with what to set.
+and the device exist, that the optional packages it needs (``peft``, logging integrations) are
+installed and that the SFT and RL settings make valid TRL arguments. A run that would fail at
+its final test evaluation (after all its phases) fails here instead, with what to set.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK
 from agents.lm.model import check_model_source
 from agents.training.config import TrainConfig
 from agents.training.grpo import grpo_config
+from agents.training.lora import lora_config
 from agents.training.sft import sft_config
-from agents.training.trainer_args import common_args, resolve_device
+from agents.training.trainer_args import common_args, quiet_libraries, resolve_device
 from corpora import Corpus
 from corpora.records import SPLITS
 
@@ -33,8 +34,9 @@ def check_run(cfg: TrainConfig, corpus: Corpus, run_dir: Path) -> None:
 
     Raises:
         ValueError: A split without questions, too few training questions for one RL
-            generation batch, an unknown or missing ``report_to`` integration, or SFT/RL
-            settings that TRL refuses.
+            generation batch, a missing optional package (``peft`` for ``model.lora``, a
+            ``report_to`` integration), an unknown integration, or SFT/RL settings that TRL
+            refuses.
         FileNotFoundError: A model path that is not a folder.
     """
     check_model_source(cfg.model.name)
@@ -43,6 +45,11 @@ def check_run(cfg: TrainConfig, corpus: Corpus, run_dir: Path) -> None:
     _check_split(corpus.name, counts, "eval.split", cfg.eval.split, ("dev", "test"))
     _check_split(corpus.name, counts, "test.split", cfg.test.split, ("test", "dev"))
     _check_rl_prompts(cfg, corpus)
+    if cfg.model.lora:
+        try:
+            lora_config(cfg.model)
+        except ImportError as err:
+            raise ValueError(str(err)) from err
     _check_report_to(cfg.report_to)
     _check_trainer_args(cfg, run_dir)
 
@@ -96,6 +103,7 @@ def _check_trainer_args(cfg: TrainConfig, run_dir: Path) -> None:
                         ("rl", lambda: grpo_config(common, cfg.rl, cfg.entropy,
                                                    cfg.model.max_length))):
         try:
-            build()
+            with quiet_libraries():
+                build()
         except (ValueError, TypeError) as err:
             raise ValueError(f"the {part} settings make invalid TRL arguments: {err}") from err

@@ -97,14 +97,15 @@ class EntropyRegulation:
         entropy_target: Target mean token entropy (nats) of the adaptive controller.
         entropy_coef_delta: Step of the adaptive coefficient.
         entropy_coef_max: Upper bound of the adaptive coefficient.
-        epsilon_low: Lower PPO ratio clip.
-        epsilon_high: Upper ratio clip; above ``epsilon_low`` it is DAPO's clip-higher.
+        epsilon_low: Lower PPO ratio clip (> 0; ``inf`` clips nothing).
+        epsilon_high: Upper ratio clip, at least ``epsilon_low``; above it, DAPO's clip-higher.
         clip_cov_ratio: Clip-Cov's ``r``: share of tokens whose gradient is detached.
         clip_cov_lb: Clip-Cov's lower covariance bound.
         clip_cov_ub: Clip-Cov's upper covariance bound.
         kl_cov_ratio: KL-Cov's ``k``: share of tokens (top by covariance) given the penalty.
         kl_cov_beta: KL-Cov's weight of ``|logp - logp_old|``.
-        planning_boost: HICRA's ``alpha``: query-token advantages become ``A + alpha * |A|``.
+        planning_boost: HICRA's ``alpha`` in [0, 1): query-token advantages become
+            ``A + alpha * |A|`` (from 1 on, negative ones would turn non-negative).
     """
 
     policy_loss: str = "clip"
@@ -126,7 +127,7 @@ class EntropyRegulation:
     def __post_init__(self) -> None:
         from agents.training.losses import POLICY_LOSSES
 
-        _finite("entropy", self)
+        _finite("entropy", self, unbounded=("epsilon_low", "epsilon_high"))
         _check(self.policy_loss in POLICY_LOSSES,
                f"entropy.policy_loss must be one of {sorted(POLICY_LOSSES)}, "
                f"got {self.policy_loss!r}")
@@ -138,9 +139,9 @@ class EntropyRegulation:
                     "a negative entropy bonus or target drives entropy down")
         _within("entropy.entropy_coef_delta", self.entropy_coef_delta, 0.0, math.inf,
                 "the adaptive coefficient's step; 0 never moves it", low_open=True)
-        _within("entropy.epsilon_low", self.epsilon_low, 0.0, 1.0,
-                "the ratio is clipped below at 1 - epsilon_low, which must stay above 0",
-                low_open=True, high_open=True)
+        _within("entropy.epsilon_low", self.epsilon_low, 0.0, math.inf,
+                "the ratio is clipped to [1 - epsilon_low, 1 + epsilon_high]; inf: no clip",
+                low_open=True)
         for name in ("clip_cov_ratio", "kl_cov_ratio"):
             _within(f"entropy.{name}", getattr(self, name), 0.0, 1.0, "a share of the tokens",
                     low_open=True)

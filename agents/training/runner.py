@@ -8,18 +8,14 @@ disk and :mod:`agents.training.metrics` for ``metrics.jsonl``.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import time
-import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import datasets
-import transformers
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
 
 from agents.build import build_retriever, load_corpus, load_model, make_envs, make_policy
@@ -46,34 +42,10 @@ from agents.training.monitor import PhaseInfo, PhaseMonitor, throughput
 from agents.training.preflight import check_run
 from agents.training.schedule import EntropyTrigger, Schedule
 from agents.training.sft import run_sft
-from agents.training.trainer_args import common_args, resolve_device
+from agents.training.trainer_args import common_args, quiet_libraries, resolve_device
 from agents.trajectory import load_jsonl, save_jsonl
 
 log = logging.getLogger(__name__)
-
-
-@contextlib.contextmanager
-def _quiet_libraries() -> Iterator[None]:
-    """Hide per-call library progress bars (dataset maps, checkpoint writes) and known warnings.
-
-    The warnings are TRL's notice that ``rollout_func`` is experimental (this module pins the
-    TRL version) and ``transformers``' rename of ``gradient_checkpointing``, which TRL's configs
-    still set.
-    """
-    was = (datasets.utils.logging.is_progress_bar_enabled(),
-           transformers.utils.logging.is_progress_bar_enabled())
-    datasets.disable_progress_bars()
-    transformers.utils.logging.disable_progress_bar()
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="You are using 'rollout_func'")
-            warnings.filterwarnings("ignore", message=".*gradient_checkpointing` is deprecated")
-            yield
-    finally:
-        if was[0]:
-            datasets.enable_progress_bars()
-        if was[1]:
-            transformers.utils.logging.enable_progress_bar()
 
 
 class Run:
@@ -136,6 +108,11 @@ class Run:
                           self.cfg.demos.strategies, self.cfg.demos.max_searches,
                           progress=self.cfg.progress)
         log.info("demonstration pool: %s", pool.counts())
+        if not pool.demos:  # SFT would have nothing to train on
+            raise ValueError(f"no demonstrator ({', '.join(self.cfg.demos.strategies)}) solved "
+                             f"any of the {len(self.train_questions)} train questions within "
+                             f"demos.max_searches={self.cfg.demos.max_searches} searches: "
+                             "check the corpus and retriever, or raise demos.max_searches")
         save_new(self.run_dir / "pool/pool-00.jsonl", pool.save)
         self.metrics.truncate(0)
         self.state = RunState(model="models/init", pool="pool/pool-00.jsonl",
@@ -167,7 +144,7 @@ class Run:
 
     def execute(self) -> dict[str, Any]:
         """Run (or finish) the schedule; return the run's summary."""
-        with _quiet_libraries():
+        with quiet_libraries():
             while not self.state.complete:
                 if self.state.phase is None:
                     plan = self.schedule.next_phase()

@@ -1,11 +1,16 @@
-"""``TrainingArguments`` settings shared by the SFT and RL phases."""
+"""``TrainingArguments`` settings shared by the SFT and RL phases, and quiet library calls."""
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import datasets
 import torch
+import transformers
 
 
 def resolve_device(device: str) -> str:
@@ -53,3 +58,27 @@ def common_args(
         "dataloader_num_workers": 0,
         "gradient_checkpointing": gradient_checkpointing,
     }
+
+
+@contextlib.contextmanager
+def quiet_libraries() -> Iterator[None]:
+    """Hide per-call library progress bars (dataset maps, checkpoint writes) and known warnings.
+
+    The warnings are TRL's notice that ``rollout_func`` is experimental (``grpo.py`` pins the
+    TRL version) and ``transformers``' rename of ``gradient_checkpointing``, which TRL's configs
+    still set.
+    """
+    was = (datasets.utils.logging.is_progress_bar_enabled(),
+           transformers.utils.logging.is_progress_bar_enabled())
+    datasets.disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="You are using 'rollout_func'")
+            warnings.filterwarnings("ignore", message=".*gradient_checkpointing` is deprecated")
+            yield
+    finally:
+        if was[0]:
+            datasets.enable_progress_bars()
+        if was[1]:
+            transformers.utils.logging.enable_progress_bar()

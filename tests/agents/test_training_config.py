@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections import Counter
-from dataclasses import asdict
+from dataclasses import asdict, fields, is_dataclass, replace
 from pathlib import Path
+from typing import get_type_hints
 
 import pytest
 from omegaconf import OmegaConf
 
+from agents.cli.schema import compose_config
 from agents.training.checkpoint import PhaseRecord, RunState, load_state, save_new, save_state
 from agents.training.config import (
     EntropyRegulation,
@@ -205,3 +209,74 @@ def test_tiny_model_sizes_are_checked_against_the_model_builder() -> None:
     sizes = ModelConfig(tiny={"num_layers": 3, "hidden_size": 64}).tiny
     model, _ = load_model_and_tokenizer("tiny", corpora.load("synthetic", size="tiny"), **sizes)
     assert (model.config.num_hidden_layers, model.config.hidden_size) == (3, 64)
+
+
+def _numeric(cls: type) -> list[tuple[str, type]]:
+    """The int and float fields of a dataclass (optional ones too), with their type."""
+    hints = get_type_hints(cls)
+    return [(f.name, kind) for f in fields(cls)
+            for kind in (int, float) if hints[f.name] in (kind, kind | None)]
+
+
+def _numeric_keys() -> list[tuple[str, str, type]]:
+    """Every numeric option of the training config: ``(part, field, type)``; part "" is the root."""
+    root = TrainConfig()
+    out = [("", name, kind) for name, kind in _numeric(TrainConfig)]
+    for f in fields(root):
+        if is_dataclass(part := getattr(root, f.name)):
+            out += [(f.name, name, kind) for name, kind in _numeric(type(part))]
+    return out
+
+
+def _with(part: str, name: str, value: float) -> TrainConfig:
+    root = TrainConfig()
+    if not part:
+        return replace(root, **{name: value})
+    return replace(root, **{part: replace(getattr(root, part), **{name: value})})
+
+
+def test_every_numeric_option_is_range_checked_and_the_error_names_it() -> None:
+    keys = _numeric_keys()
+    assert len(keys) > 50 and ("env", "format_penalty", float) in keys
+    assert ("demos", "max_questions", int) in keys and ("", "seed", int) in keys
+    for part, name, kind in keys:
+        key = f"{part}.{name}" if part else name
+        for bad in ([math.nan, -math.inf] if kind is float else [-1]):
+            if (part, name) in {("entropy", "clip_cov_lb")} and bad == -1:
+                continue  # a covariance bound may be negative
+            with pytest.raises(ValueError, match=rf"^{re.escape(key)} must .*got {bad}"):
+                _with(part, name, bad)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        # A wrong answer after one invalid action would earn 0 - (-1) = 1.0, a correct one's.
+        ("env.format_penalty=-1", r"env.format_penalty must be in \[0, 1\] \(a negative "
+                                  r"penalty rewards invalid actions.*got -1.0"),
+        ("env.format_penalty=nan", "env.format_penalty must be a finite number, got nan"),
+        ("env.format_penalty=1.5", r"env.format_penalty must be in \[0, 1\].*got 1.5"),
+        ("sft.learning_rate=2", r"sft.learning_rate must be in \(0, 1\) \(Adam"),
+        ("rl.max_grad_norm=0", "rl.max_grad_norm must be > 0, got 0.0"),
+        ("sft.weight_decay=-0.1", r"sft.weight_decay must be in \[0, 1\]"),
+        ("entropy.planning_boost=1.0", r"entropy.planning_boost must be in \[0, 1\).*alpha"),
+        ("entropy.top_entropy_quantile=0", r"top_entropy_quantile must be in \(0, 1\]"),
+        ("entropy.entropy_target=-1", "entropy.entropy_target must be >= 0"),
+        ("entropy.clip_cov_ratio=2", r"entropy.clip_cov_ratio must be in \(0, 1\]"),
+        ("test.samples=0", "^test.samples must be > 0"),  # not "eval.samples"
+        ("test.temperature=-1", "^test.temperature must be >= 0"),
+        ("model.max_new_tokens=600", r"model.max_new_tokens must be in \[1, 512\]"),
+        ("seed=-1", r"^seed must be in \[0, 2147483648\)"),
+        ("save_steps=0", "^save_steps must be >= 1"),
+    ],
+)
+def test_out_of_range_values_stop_composition_with_key_value_and_reason(
+        override: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        compose_config("train", TrainConfig, ["experiment=smoke", override])
+
+
+def test_an_infinite_ratio_clip_is_allowed_and_means_no_clip() -> None:
+    assert EntropyRegulation(epsilon_low=math.inf, epsilon_high=math.inf).epsilon_low == math.inf
+    with pytest.raises(ValueError, match="entropy.epsilon_high must be a finite number or inf"):
+        EntropyRegulation(epsilon_high=math.nan)

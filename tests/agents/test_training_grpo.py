@@ -9,14 +9,15 @@ from typing import Any
 
 import pytest
 import torch
+from transformers import TrainerCallback
 from trl import GRPOTrainer
+from trl.trainer.utils import RepeatSampler
 
 import corpora
 from agents.lm import LMPolicy, load_model_and_tokenizer
 from agents.training import grpo
 from agents.training.config import EntropyRegulation, RLPhaseConfig, TrainConfig
 from agents.training.grpo import SearchGRPOTrainer, grpo_config, question_dataset, run_grpo
-from agents.training.resume import RESUME_NAME
 from agents.training.losses import (
     POLICY_LOSSES,
     AdaptiveEntropyCoef,
@@ -27,6 +28,12 @@ from agents.training.losses import (
 )
 from agents.training.metrics import MetricsLog
 from agents.training.monitor import PhaseInfo, PhaseMonitor
+from agents.training.resume import (
+    RESUME_NAME,
+    EpochSeededSampler,
+    load_resume_state,
+    save_resume_state,
+)
 from agents.training.trainer_args import common_args
 from envs.batch import SearchEnvBatch
 from envs.protocol import render_prompt
@@ -344,3 +351,90 @@ def test_adaptive_entropy_state_survives_a_resume(world, tmp_path: Path) -> None
         coefs += [r["entropy_coef"] for r in monitor.metrics.rows()]
     assert (tmp_path / "checkpoint-1" / RESUME_NAME).exists()
     assert coefs == pytest.approx([0.005, 0.010])  # a fresh controller would give 0.005 again
+
+
+class _KillAt(TrainerCallback):
+    """Stand-in for a killed process: raise when the phase ends optimizer step ``step``."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if state.global_step == self.step:
+            raise KeyboardInterrupt(f"killed at step {self.step}")
+
+
+def test_a_resumed_phase_repeats_the_uninterrupted_steps(world, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Killed at step 6 of 8, resumed from checkpoint-5: mid generation batch, in epoch 2.
+
+    4 prompts, 2 per generation batch, 2 passes over each (``num_iterations=2``): an epoch is
+    4 steps. Step 6 must train on step 5's buffered rollouts, step 7 must roll out the prompts
+    of the second epoch's order with the policy's generator where the killed process left it,
+    and Clip-Cov must draw the tokens it would have drawn.
+    """
+    play = SearchGRPOTrainer.play
+
+    def varied_rewards(self: SearchGRPOTrainer, prompts: list[str]) -> dict[str, list[Any]]:
+        out = play(self, prompts)  # an untrained model scores 0; vary rewards for advantages
+        out["reward"] = [float(len(ids) % 2) for ids in out["completion_ids"]]
+        return out
+
+    monkeypatch.setattr(SearchGRPOTrainer, "play", varied_rewards)
+    corpus, batch = world
+    reg = EntropyRegulation(policy_loss="clip_cov", clip_cov_ratio=0.2, clip_cov_lb=-1e9,
+                            clip_cov_ub=1e9)
+    rl = RLPhaseConfig(questions_per_step=2, num_generations=2, num_iterations=2,
+                       learning_rate=1e-3)
+
+    def phase(out: Path, kill: int | None = None, resume: Path | None = None) -> PhaseMonitor:
+        model, tokenizer = load_model_and_tokenizer("tiny", corpus, seed=0)
+        policy = LMPolicy(model, tokenizer, max_new_tokens=8, seed=0)
+        monitor = _monitor(out, steps=8)
+        args = grpo_config(common_args(out, 8, 1, [], "cpu", 0, False), rl, reg,
+                           policy.max_length)
+        run_grpo(model, tokenizer, policy, batch, corpus.split("train")[:4], args, reg, monitor,
+                 resume, callbacks=[_KillAt(kill)] if kill else [])
+        return monitor
+
+    timing = {"step_time"}
+    reference = [{k: v for k, v in r.items() if k not in timing}
+                 for r in phase(tmp_path / "reference").metrics.rows()]
+    assert len({r["clip_cov_fraction"] for r in reference}) > 1  # tokens are drawn
+    with pytest.raises(KeyboardInterrupt):
+        phase(tmp_path / "run", kill=6)
+    resumed = phase(tmp_path / "run", resume=tmp_path / "run" / "checkpoint-5")
+    rows = [{k: v for k, v in r.items() if k not in timing} for r in resumed.metrics.rows()]
+    assert [r["step"] for r in rows] == list(range(1, 9))  # step 6 died unlogged
+    assert rows == reference
+
+
+def test_resume_state_restores_the_random_generators(world, tmp_path: Path) -> None:
+    first = _trainer(world, tmp_path / "a", EntropyRegulation())
+    torch.rand(3, generator=first.cov_generator)
+    torch.rand(3, generator=first.policy.generator)
+    save_resume_state(tmp_path, first.resume_state())
+    second = _trainer(world, tmp_path / "b", EntropyRegulation())
+    state = load_resume_state(tmp_path, "cpu")
+    assert state is not None
+    second.load_resume_state(state)
+    for generator in ("cov_generator", "policy"):
+        a, b = getattr(first, generator), getattr(second, generator)
+        a, b = (a, b) if generator == "cov_generator" else (a.generator, b.generator)
+        assert torch.equal(torch.rand(5, generator=a), torch.rand(5, generator=b))
+
+
+def test_epoch_seeded_sampler_gives_a_resumed_epoch_the_uninterrupted_order() -> None:
+    def sampler() -> RepeatSampler:
+        return RepeatSampler(range(10), mini_repeat_count=2, batch_size=2, repeat_count=2,
+                             seed=7)
+
+    plain = sampler()
+    orders = [list(plain) for _ in range(3)]  # TRL's order over three epochs
+    uninterrupted = EpochSeededSampler(sampler())
+    for epoch in range(3):
+        uninterrupted.set_epoch(epoch)
+        assert list(uninterrupted) == orders[epoch]  # unchanged
+    resumed = EpochSeededSampler(sampler())
+    resumed.set_epoch(2)
+    assert list(resumed) == orders[2] != orders[0]

@@ -13,12 +13,15 @@ from typing import Any
 
 import pytest
 from transformers import TrainerCallback
+from transformers.integrations import is_wandb_available
 
 from agents.cli.schema import compose_config
+from agents.training import runner
 from agents.training.checkpoint import load_state
 from agents.training.config import TrainConfig
+from agents.training.demonstrations import DemoPool
 from agents.training.metrics import ROW_FIELDS, MetricsLog
-from agents.training.runner import train
+from agents.training.runner import Run, train
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -143,3 +146,57 @@ def test_lora_trains_adapters_only_merges_them_and_resumes(tmp_path: Path) -> No
     changed = {k for k in init if not torch.equal(init[k], final[k])}
     assert changed and all(k.endswith(("q_proj.weight", "v_proj.weight")) for k in changed)
     assert any("q_proj" in k for k in changed) and any("v_proj" in k for k in changed)
+
+
+def _jsonl_corpus(path: Path, splits: dict[str, int]) -> Path:
+    """A tiny JSONL corpus with ``splits[name]`` questions in each split."""
+    lines = [{"doc_id": "d1", "title": "Ada Lovelace", "text": "Ada Lovelace was born in London."}]
+    lines += [{"qid": f"{split}{i}", "question": f"Where was Ada Lovelace born ({split} {i})?",
+               "answers": ["London"], "supporting_ids": ["d1"], "split": split}
+              for split, n in splits.items() for i in range(n)]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error", "message"),
+    [
+        (["test.split=validation"], ValueError,
+         r"corpus 'synthetic-tiny-0' has no 'validation' questions; its splits are train \(120\), "
+         r"dev \(30\), test \(30\): set test.split=test"),
+        (["eval.split=validation"], ValueError, "no 'validation' questions.*set eval.split=dev"),
+        (["demos.max_questions=1"], ValueError,
+         "demos.max_questions=1 leaves 1 distinct train questions, fewer than one RL generation "
+         "batch needs"),
+        pytest.param(["report_to=[wandb]"], ValueError,
+                     "report_to has 'wandb', which is not installed",
+                     marks=pytest.mark.skipif(is_wandb_available(), reason="wandb is installed")),
+        (["report_to=[tensorbored]"], ValueError, "report_to has unknown 'tensorbored'"),
+        (["model.name=/no/such/model"], FileNotFoundError, "no checkpoint directory"),
+    ],
+)
+def test_what_the_config_alone_cannot_show_is_checked_before_anything_runs(
+        tmp_path: Path, overrides: list[str], error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message):
+        Run(_tiny(*overrides), tmp_path)
+    assert not list(tmp_path.iterdir())  # nothing written, nothing trained
+
+
+def test_a_corpus_without_dev_questions_says_which_split_to_evaluate_on(tmp_path: Path) -> None:
+    corpus = _jsonl_corpus(tmp_path / "corpus.jsonl", {"train": 8, "test": 2})
+    cfg = replace(_tiny(), corpus={"name": "jsonl", "path": str(corpus)})
+    with pytest.raises(ValueError, match=r"has no 'dev' questions; its splits are train \(8\), "
+                                         r"dev \(0\), test \(2\): set eval.split=test"):
+        Run(cfg, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_trl_argument_errors_and_an_empty_demonstration_pool_stop_the_run_early(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValueError, match="the sft settings make invalid TRL arguments: .*bogus"):
+        Run(_tiny("sft.lr_scheduler=bogus"), tmp_path)
+    assert not list(tmp_path.iterdir())
+    monkeypatch.setattr(runner, "build_pool", lambda *a, **k: DemoPool([]))
+    with pytest.raises(ValueError, match="no demonstrator .* solved any of the 120 train"):
+        Run(_tiny(), tmp_path)
+    assert load_state(tmp_path) is None  # nothing committed: the next start begins afresh

@@ -12,6 +12,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -28,6 +33,7 @@ from agents.training.config import TrainConfig
 from agents.training.demonstrations import ReplayBuffer
 from agents.training.metrics import MetricsLog
 from agents.training.runner import Run
+from agents.training.schedule import Schedule
 
 #: Fields of a metrics row or of the summary that measure time, not the run's results.
 TIMING = {"step_time", "seconds", "steps_per_s", "tokens_per_s", "wall_time_s"}
@@ -37,24 +43,25 @@ class Kill(BaseException):
     """Stands for SIGKILL: nothing after the raise point runs in the killed process."""
 
 
-def _cfg(*overrides: str) -> TrainConfig:
-    """SFT 4 -> RL 3 (the trigger fires) -> SFT 2 (refresh, replay) -> RL 3, checkpoint each step.
+#: SFT 12 -> RL 3 (the trigger fires) -> SFT 2 (refresh, replay) -> RL 3; a checkpoint a step.
+#: ``rl.num_iterations=2`` makes every RL generation batch serve two optimizer steps, so a
+#: checkpoint after an odd RL step is taken mid generation batch. Clip-Cov with a band that every
+#: token falls in draws from its random generator at every step; the format penalty gives the
+#: barely trained policy's episodes different rewards, so that some advantages are not 0 and the
+#: tokens it draws matter. The entropy bonus makes every RL step train.
+OVERRIDES = [
+    "experiment=smoke", "env.batch_size=8", "model.max_length=384",
+    "sft.steps=12", "sft.batch_size=6", "rl.num_generations=2", "rl.num_iterations=2",
+    "env.format_penalty=0.1",
+    "schedule=diversity_triggered", "schedule.rl_steps=6", "schedule.period=3",
+    "schedule.entropy_threshold=99.0", "schedule.refresh_steps=2",
+    "algorithm=clip_cov", "entropy.clip_cov_lb=-100", "entropy.clip_cov_ub=100",
+    "entropy.clip_cov_ratio=0.05", "entropy.entropy_coef=0.01", "eval.max_questions=4",
+    "test.max_questions=4", "test.samples=2", "save_steps=1", "report_to=[]", "progress=false"]
 
-    ``rl.num_iterations=2`` makes every RL generation batch serve two optimizer steps, so a
-    checkpoint after an odd RL step is taken mid generation batch. Clip-Cov with a band that
-    every token falls in draws from its random generator at every step. The format penalty
-    gives the untrained policy's episodes different rewards, so that advantages are not all 0
-    and every RL step changes the weights.
-    """
-    return compose_config("train", TrainConfig, [
-        "experiment=smoke", "env.batch_size=8", "model.max_new_tokens=16", "model.max_length=384",
-        "sft.steps=4", "sft.batch_size=6", "rl.num_generations=2", "rl.num_iterations=2",
-        "env.format_penalty=0.1",
-        "schedule=diversity_triggered", "schedule.rl_steps=6", "schedule.period=3",
-        "schedule.entropy_threshold=99.0", "schedule.refresh_steps=2",
-        "algorithm=clip_cov", "entropy.clip_cov_lb=-100", "entropy.clip_cov_ub=100",
-        "entropy.clip_cov_ratio=0.05", "eval.max_questions=4", "test.max_questions=4",
-        "test.samples=2", "save_steps=1", "report_to=[]", "progress=false", *overrides])
+
+def _cfg(*overrides: str) -> TrainConfig:
+    return compose_config("train", TrainConfig, [*OVERRIDES, *overrides])
 
 
 def _job(cfg: TrainConfig, run_dir: Path,
@@ -93,12 +100,12 @@ def test_the_reference_run_has_the_planned_phases(reference: tuple[Path, dict[st
                                                   ) -> None:
     run_dir, summary = reference
     assert [(p["kind"], p["steps"]) for p in summary["phases"]] == [
-        ("sft", 4), ("rl", 3), ("sft", 2), ("rl", 3)]
+        ("sft", 12), ("rl", 3), ("sft", 2), ("rl", 3)]
     rows = _rows(run_dir)
-    assert [r["step"] for r in rows] == list(range(1, 13))
+    assert [r["step"] for r in rows] == list(range(1, 21))
     rl = [r for r in rows if r["phase"] == "rl"]
-    assert all(r["clip_cov_fraction"] > 0 for r in rl)
-    assert all(r["grad_norm"] > 0 for r in rl)  # the RL steps train: advantages are not all 0
+    assert all(r["clip_cov_fraction"] > 0 and r["grad_norm"] > 0 for r in rl)
+    assert any((r.get("reward_std") or 0) > 0 for r in rl)  # some advantages are not 0
 
 
 class KillAtStep(TrainerCallback):
@@ -151,9 +158,10 @@ def _at_step(phase: str, step: int) -> Callable[[pytest.MonkeyPatch], list[Train
 #: The kill points, in the order one run meets them (each resumed process is killed at the next).
 POINTS = [
     Point("initialisation: models/init written, no state yet", _trapped(runner, "build_pool")),
-    Point("SFT step 3 of 4 (resumes from checkpoint-2)", _at_step("00-sft", 3)),
+    Point("SFT step 7 of 12 (resumes from checkpoint-6)", _at_step("00-sft", 7)),
     Point("SFT -> RL: last SFT checkpoint committed, its model not saved",
           _trapped(Run, "_finish")),
+    Point("SFT -> RL: SFT model saved, not committed", _trapped(Schedule, "finish")),
     Point("SFT -> RL: SFT finished, RL phase not started",
           _trapped(Run, "_start", lambda self, kind, *a: kind == "rl")),
     Point("RL step 1, before any RL checkpoint", _at_step("01-rl", 1)),
@@ -165,6 +173,8 @@ POINTS = [
           _trapped(ReplayBuffer, "clear")),
     Point("refresh SFT step 2 of 2", _at_step("02-sft", 2)),
     Point("second RL phase step 2 (resumes mid generation batch)", _at_step("03-rl", 2)),
+    Point("last phase finished, run not marked complete",
+          _trapped(Schedule, "next_phase", lambda self: self.rl_steps_done >= self.cfg.rl_steps)),
     Point("final test evaluation",
           _trapped(runner, "rollout", lambda policy, *a, **k: policy.name == "final")),
 ]
@@ -188,7 +198,7 @@ def test_killed_at_every_point_then_resumed_ends_as_the_uninterrupted_run(
         cfg = replace(cfg, resume=True)
     summary = _job(cfg, tmp_path)
     rows = _rows(tmp_path)
-    assert [r["step"] for r in rows] == list(range(1, 13))  # each step logged once
+    assert [r["step"] for r in rows] == list(range(1, 21))  # each step logged once
     assert _results(rows, tmp_path) == expected
     assert _results(summary, tmp_path) == _results(ref_summary, ref_dir)
     assert json.loads((tmp_path / "summary.json").read_text()) == summary
@@ -217,3 +227,31 @@ def test_a_folder_that_holds_no_run_is_left_alone(tmp_path: Path) -> None:
     with pytest.raises(FileExistsError, match="not a forksearch run"):
         discard_uncommitted(tmp_path)
     assert (tmp_path / "models/mine.txt").exists()
+
+
+def test_sigkill_of_the_cli_then_resume_ends_as_the_uninterrupted_run(
+        reference: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
+    """``forksearch-train`` killed with SIGKILL twice (as soon as ``models/init`` exists, before
+    its first commit, then in its first RL phase), then resumed: the same ``metrics.jsonl`` and
+    ``summary.json``."""
+    ref_dir, ref_summary = reference
+    cmd = [sys.executable, "-m", "agents.cli.train", *OVERRIDES, f"hydra.run.dir={tmp_path}",
+           "resume=true"]  # a run directory without a run starts one
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    for ready, committed in ((lambda: (tmp_path / "models/init").exists(), False),
+                             (lambda: any(r["phase"] == "rl" for r in _rows(tmp_path)), True)):
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        deadline = time.time() + 300
+        while proc.poll() is None and not ready() and time.time() < deadline:
+            time.sleep(0.01)
+        assert proc.poll() is None, "the run ended before it could be killed"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        assert (tmp_path / "state.json").exists() == committed  # first: while initialising
+    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, timeout=600)
+    rows = _rows(tmp_path)
+    assert _results(rows, tmp_path) == _results(_rows(ref_dir), ref_dir)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert _results(summary, tmp_path) == _results(ref_summary, ref_dir)
