@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import hydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
 from agents.build import build_retriever, load_corpus, make_envs
-from agents.cli.schema import CONF_DIR, BenchConfig, check_overrides, reports_user_errors, to_object
+from agents.cli.schema import BenchConfig, entry_point
 from agents.evaluation import Embedder, json_safe, summarize
 from agents.plots import plot_strategy_distributions
 from agents.registry import AGENTS, LM_PREFIX, make_agent_policy
@@ -117,24 +113,15 @@ def print_table(rows: list[dict[str, Any]], console: Console) -> None:
     console.print(table)
 
 
-@hydra.main(config_path=CONF_DIR, config_name="bench", version_base="1.3")
-@reports_user_errors(PROGRAM)
-def run(cfg: DictConfig) -> None:
-    """Benchmark the composed configuration's agents (``forksearch-bench``'s job)."""
-    bench = to_object(cfg)
-    assert isinstance(bench, BenchConfig)
-    out_dir = Path(HydraConfig.get().runtime.output_dir)
-    rows = run_bench(bench, out_dir)
+def bench(cfg: BenchConfig, out_dir: Path) -> None:
+    """Benchmark ``cfg.agents``; print the table (``forksearch-bench``'s job)."""
+    rows = run_bench(cfg, out_dir)
     console = Console(width=max(Console().width, 150))
     print_table(rows, console)
     console.print(f"wrote {out_dir / 'bench.json'}")
 
 
-def main() -> None:
-    """Entry point of ``forksearch-bench``: check the command line's keys, then run Hydra."""
-    sys.argv[1:] = check_overrides(sys.argv[1:], BenchConfig, PROGRAM)
-    run()
-
+main = entry_point("bench", BenchConfig, PROGRAM, bench)
 
 if __name__ == "__main__":
     main()

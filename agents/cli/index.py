@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import hydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
 from agents.build import load_corpus
-from agents.cli.schema import CONF_DIR, IndexConfig, check_overrides, reports_user_errors, to_object
+from agents.cli.schema import IndexConfig, entry_point
 from corpora import Corpus, Retriever, make_retriever
 from corpora.retrieval import BM25Retriever, DenseRetriever, HybridRetriever
 from corpora.retrieval.cache import IndexCache, default_cache_root
@@ -77,18 +73,13 @@ def _sub_status(retriever: Retriever) -> str:
     return "memory"
 
 
-@hydra.main(config_path=CONF_DIR, config_name="index", version_base="1.3")
-@reports_user_errors(PROGRAM)
-def run(cfg: DictConfig) -> None:
-    """Build and measure the composed configuration's indexes (``forksearch-index``'s job)."""
-    job = to_object(cfg)
-    assert isinstance(job, IndexConfig)
-    corpus = load_corpus(job.corpus)
-    rows = index_corpus(corpus, job.retrievers, job.split, job.ks, job.refresh, job.cache_dir)
-    out_dir = Path(HydraConfig.get().runtime.output_dir)
+def index(cfg: IndexConfig, out_dir: Path) -> None:
+    """Build and measure ``cfg``'s indexes; print the table (``forksearch-index``'s job)."""
+    corpus = load_corpus(cfg.corpus)
+    rows = index_corpus(corpus, cfg.retrievers, cfg.split, cfg.ks, cfg.refresh, cfg.cache_dir)
     (out_dir / "index.json").write_text(json.dumps({"corpus": corpus.name, "rows": rows}, indent=2))
     table = Table(title=f"indexes of {corpus.name}: {len(corpus.documents)} documents, "
-                        f"recall of supporting documents on {job.split} (verbatim questions)")
+                        f"recall of supporting documents on {cfg.split} (verbatim questions)")
     for col in rows[0]:
         table.add_column(col, justify="left" if col in ("retriever", "status") else "right")
     for r in rows:
@@ -96,11 +87,7 @@ def run(cfg: DictConfig) -> None:
     Console(width=max(Console().width, 120)).print(table)
 
 
-def main() -> None:
-    """Entry point of ``forksearch-index``: check the command line's keys, then run Hydra."""
-    sys.argv[1:] = check_overrides(sys.argv[1:], IndexConfig, PROGRAM)
-    run()
-
+main = entry_point("index", IndexConfig, PROGRAM, index)
 
 if __name__ == "__main__":
     main()

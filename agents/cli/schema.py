@@ -21,8 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar, cast
 
+import hydra
 from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from agents.scripted.demonstrators import DEMONSTRATORS
@@ -210,9 +212,28 @@ def reports_user_errors(program: str) -> Callable[[F], F]:
     return decorate
 
 
-def to_object(cfg: DictConfig) -> Any:
-    """The validated dataclass of a composed config (errors as :data:`USER_ERRORS`)."""
-    return OmegaConf.to_object(cfg)
+def entry_point(config_name: str, schema: type[T], program: str,
+                job: Callable[[T, Path], None]) -> Callable[[], None]:
+    """The console-script function of a CLI over ``conf/<config_name>.yaml``.
+
+    It checks the command line's keys (:func:`check_overrides`), composes the config with
+    Hydra (sweeps, launchers and run directories included), validates it into ``schema`` and
+    calls ``job(config, run_dir)``; a user error ends it with one line
+    (:func:`reports_user_errors`).
+    """
+    @hydra.main(config_path=CONF_DIR, config_name=config_name, version_base="1.3")
+    @reports_user_errors(program)
+    def run(cfg: DictConfig) -> None:
+        config = OmegaConf.to_object(cfg)
+        assert isinstance(config, schema)
+        job(config, Path(HydraConfig.get().runtime.output_dir))
+
+    def main() -> None:
+        sys.argv[1:] = check_overrides(sys.argv[1:], schema, program)
+        run()
+
+    main.__doc__ = f"Entry point of ``{program}``."
+    return main
 
 
 def compose_config(name: str, schema: type[T], overrides: Sequence[str] = ()) -> T:

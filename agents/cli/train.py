@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from pathlib import Path
 from typing import Any
 
-import hydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
-from agents.cli.schema import CONF_DIR, check_overrides, reports_user_errors, to_object
+from agents.cli.schema import entry_point
 from agents.evaluation import json_safe
 from agents.plots import plot_training
 from agents.training.config import TrainConfig
@@ -87,26 +83,17 @@ def print_result(summary: dict[str, Any], run_dir: Path) -> None:
     console.print(f"run directory: {run_dir}  (wall time {summary['wall_time_s']:.0f} s)")
 
 
-@hydra.main(config_path=CONF_DIR, config_name="train", version_base="1.3")
-@reports_user_errors(PROGRAM)
-def run(cfg: DictConfig) -> None:
-    """Train, test and report the composed configuration (``forksearch-train``'s job)."""
-    train_cfg = to_object(cfg)
-    assert isinstance(train_cfg, TrainConfig)
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
-    job = Run(train_cfg, run_dir)  # checks splits, model source... before anything runs
+def train(cfg: TrainConfig, out_dir: Path) -> None:
+    """Train, test and report ``cfg`` in ``out_dir`` (``forksearch-train``'s job)."""
+    job = Run(cfg, out_dir)  # checks splits, model source... before anything runs
     result = job.execute()
     test = job.test()
-    summary = write_summary(run_dir, result, test, job.wall_time_s())  # over every process
-    plot_training(MetricsLog(run_dir / METRICS_NAME).rows(), run_dir)
-    print_result(summary, run_dir)
+    summary = write_summary(out_dir, result, test, job.wall_time_s())  # over every process
+    plot_training(MetricsLog(out_dir / METRICS_NAME).rows(), out_dir)
+    print_result(summary, out_dir)
 
 
-def main() -> None:
-    """Entry point of ``forksearch-train``: check the command line's keys, then run Hydra."""
-    sys.argv[1:] = check_overrides(sys.argv[1:], TrainConfig, PROGRAM)
-    run()
-
+main = entry_point("train", TrainConfig, PROGRAM, train)
 
 if __name__ == "__main__":
     main()
