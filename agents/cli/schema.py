@@ -97,8 +97,9 @@ ConfigStore.instance().store(name="bench_schema", node=BenchConfig)
 ConfigStore.instance().store(name="index_schema", node=IndexConfig)
 
 
-def _groups() -> set[str]:
-    return {p.name for p in Path(CONF_DIR).iterdir() if p.is_dir()}
+@functools.cache
+def _groups() -> frozenset[str]:
+    return frozenset(p.name for p in Path(CONF_DIR).iterdir() if p.is_dir())
 
 
 def _group_spelling(parts: list[str], value: str) -> str | None:

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from corpora.atomic import publish as save_new
+from corpora.atomic import publish
 
 STATE_NAME = "state.json"
 STATE_VERSION = 1
@@ -39,7 +39,7 @@ def atomic_write_text(path: Path, text: str) -> None:
             f.flush()
             os.fsync(f.fileno())  # on disk before the rename makes it the state
 
-    save_new(path, write, replace=True)
+    publish(path, write, replace=True)
 
 
 @dataclass

@@ -33,7 +33,7 @@ from agents.training.fused_head import keep_own_head
 from agents.training.losses import POLICY_LOSSES, AdaptiveEntropyCoef, aggregate, planning_boost
 from agents.training.monitor import MeasuredTrainerMixin, PhaseMonitor
 from agents.training.resume import EpochSeededSampler, ResumableTrainerMixin
-from agents.training.trainer_run import run_trainer
+from agents.training.trainer_args import run_trainer
 from corpora import Question
 from envs.batch import SearchEnvBatch
 

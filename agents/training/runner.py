@@ -30,7 +30,6 @@ from agents.training.checkpoint import (
     discard_uncommitted,
     load_state,
     prune,
-    save_new,
     save_state,
 )
 from agents.training.config import TrainConfig
@@ -44,6 +43,7 @@ from agents.training.schedule import EntropyTrigger, Schedule
 from agents.training.sft import run_sft
 from agents.training.trainer_args import common_args, quiet_libraries, resolve_device
 from agents.trajectory import load_jsonl, save_jsonl
+from corpora.atomic import publish
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ class Run:
                              f"any of the {len(self.train_questions)} train questions within "
                              f"demos.max_searches={self.cfg.demos.max_searches} searches: "
                              "check the corpus and retriever, or raise demos.max_searches")
-        save_new(self.run_dir / "pool/pool-00.jsonl", pool.save)
+        publish(self.run_dir / "pool/pool-00.jsonl", pool.save)
         self.metrics.truncate(0)
         self.state = RunState(model="models/init", pool="pool/pool-00.jsonl",
                               schedule=self.schedule.state_dict())
@@ -126,7 +126,7 @@ class Run:
             model.save_pretrained(path)
             tokenizer.save_pretrained(path)
 
-        save_new(self.run_dir / rel, write)
+        publish(self.run_dir / rel, write)
         return rel
 
     def _commit(self) -> None:
@@ -136,7 +136,7 @@ class Run:
         if replay is not None:
             rel = f"replay/replay-{self.state.global_step:06d}.jsonl"
             if self.state.replay is None or self.state.replay["candidates"] != rel:
-                save_new(self.run_dir / rel, lambda path: save_jsonl(replay.candidates, path))
+                publish(self.run_dir / rel, lambda path: save_jsonl(replay.candidates, path))
             self.state.replay = {"label_counts": replay.label_counts, "candidates": rel}
         save_state(self.run_dir, self.state)
 
@@ -165,7 +165,7 @@ class Run:
                                         self.cfg.schedule.replay_max, seed=self.cfg.seed + index)
             if pool.add(chosen):
                 self.state.pool = f"pool/pool-{index:02d}.jsonl"
-                save_new(self.run_dir / self.state.pool, pool.save)
+                publish(self.run_dir / self.state.pool, pool.save)
             log.info("replay: %d RL episodes joined the pool", len(chosen))
             self.replay.clear()
         self.state.phase = PhaseRecord(index=index, kind=kind, max_steps=max_steps,

@@ -27,7 +27,7 @@ from agents.training.config import SFTPhaseConfig
 from agents.training.fused_head import keep_own_head
 from agents.training.monitor import MeasuredTrainerMixin, PhaseMonitor
 from agents.training.resume import ResumableTrainerMixin
-from agents.training.trainer_run import run_trainer
+from agents.training.trainer_args import run_trainer
 from agents.trajectory import Trajectory
 from envs.protocol import render_prompt
 

@@ -1,4 +1,4 @@
-"""``TrainingArguments`` settings shared by the SFT and RL phases, and quiet library calls."""
+"""What the SFT and RL phases share: ``TrainingArguments``, quiet libraries, the train call."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from typing import Any
 import datasets
 import torch
 import transformers
+from transformers import Trainer
+from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 
 def resolve_device(device: str) -> str:
@@ -82,3 +84,14 @@ def quiet_libraries() -> Iterator[None]:
             datasets.enable_progress_bars()
         if was[1]:
             transformers.utils.logging.enable_progress_bar()
+
+
+def run_trainer(trainer: Trainer, resume_from: Path | None) -> None:
+    """Train, from ``resume_from`` (a ``checkpoint-N`` folder) when given.
+
+    The console printer and progress bar of ``transformers`` are removed first: the phase's
+    ``PhaseMonitor`` shows progress and logs every step.
+    """
+    for quiet in (PrinterCallback, ProgressCallback):
+        trainer.remove_callback(quiet)
+    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)

@@ -14,7 +14,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from agents.cli.schema import compose_config
-from agents.training.checkpoint import PhaseRecord, RunState, load_state, save_new, save_state
+from agents.training.checkpoint import PhaseRecord, RunState, load_state, save_state
 from agents.training.config import (
     EntropyRegulation,
     RLPhaseConfig,
@@ -25,6 +25,7 @@ from agents.training.demonstrations import DemoPool, ReplayBuffer
 from agents.training.metrics import ROW_FIELDS, MetricsLog, make_row
 from agents.training.schedule import EntropyTrigger, Schedule
 from agents.trajectory import TokenRecord, Trajectory
+from corpora.atomic import publish
 
 
 def test_defaults_are_plain_grpo_with_off_policy_updates() -> None:
@@ -161,7 +162,7 @@ def test_state_commit_prunes_unreferenced_files(tmp_path: Path) -> None:
     for rel in ("models/init", "models/00-sft", "phases/01-rl/checkpoint-2",
                 "phases/01-rl/checkpoint-4", "phases/01-rl/runs"):
         (tmp_path / rel).mkdir(parents=True)
-    save_new(tmp_path / "pool/pool-00.jsonl", lambda p: p.write_text(""))
+    publish(tmp_path / "pool/pool-00.jsonl", lambda p: p.write_text(""))
     (tmp_path / "pool/.pool-01.jsonl.tmp").write_text("half-written")
     state = RunState(model="models/00-sft", pool="pool/pool-00.jsonl", schedule={},
                      phase=PhaseRecord(1, "rl", 6, 10, checkpoint="phases/01-rl/checkpoint-4",
@@ -175,10 +176,10 @@ def test_state_commit_prunes_unreferenced_files(tmp_path: Path) -> None:
     assert loaded == state and loaded is not None and loaded.global_step == 14
 
 
-def test_save_new_refuses_to_overwrite(tmp_path: Path) -> None:
-    save_new(tmp_path / "a.txt", lambda p: p.write_text("x"))
+def test_publish_refuses_to_overwrite(tmp_path: Path) -> None:
+    publish(tmp_path / "a.txt", lambda p: p.write_text("x"))
     with pytest.raises(FileExistsError):
-        save_new(tmp_path / "a.txt", lambda p: p.write_text("y"))
+        publish(tmp_path / "a.txt", lambda p: p.write_text("y"))
 
 
 def test_metrics_log_truncates_to_a_checkpoint_and_skips_torn_lines(tmp_path: Path) -> None:
