@@ -2,7 +2,8 @@
 
 A corpus is keyed by its name, its options and the state of every file or folder the options
 name (modification time, size, inode), so a rewritten data file is read again; a retriever is
-keyed by the corpus it searches (equal contents share one) and its own name and options.
+keyed by the documents it searches (``Corpus.fingerprint``: equal documents share one) and its
+own name and options.
 """
 
 from __future__ import annotations
@@ -29,8 +30,11 @@ def shared_corpus(name: str, options: Mapping[str, Any]) -> Corpus:
 
 
 def shared_retriever(kind: str, corpus: Corpus, options: Mapping[str, Any]) -> Retriever:
-    """``corpora.make_retriever(kind, corpus, **options)``, reused for an equal corpus."""
-    key = (corpus, kind, _freeze(options))
+    """``corpora.make_retriever(kind, corpus, **options)``, reused for equal documents."""
+    # The fingerprint, not the corpus: hashing a frozen Corpus walks every document on each
+    # dict operation, while the fingerprint is computed once per corpus object (and the
+    # cached index backends compute it anyway).
+    key = (corpus.fingerprint, kind, _freeze(options))
     return _lookup(_retrievers, key, lambda: corpora.make_retriever(kind, corpus, **options))
 
 
