@@ -28,8 +28,7 @@ except ImportError:  # Windows: no flock; leftovers are reclaimed by age alone
 #: only after this long without a change to anything in them.
 MAX_IDLE_S = 3600.0
 
-_LEFTOVER = re.compile(r"\.(?P<stem>.+\.[0-9a-f]{8})\.tmp(?:\.old)?")
-_LOCK = re.compile(r"\.(?P<stem>.+\.[0-9a-f]{8})\.lock")
+_LEFTOVER = re.compile(r"\.(?P<stem>.+\.[0-9a-f]{8})\.(?P<kind>tmp|tmp\.old|lock)")
 LockState = Literal["free", "held", "unknown"]
 
 
@@ -90,28 +89,24 @@ def reclaim(folder: Path, *, max_idle_s: float = MAX_IDLE_S) -> list[Path]:
         names = os.listdir(folder)
     except OSError:
         return []
-    leftovers: dict[str, list[Path]] = {}
-    locks = set()
+    leftovers: dict[str, list[Path]] = {}  # stem -> its .tmp and .tmp.old paths
     for name in names:
         if match := _LEFTOVER.fullmatch(name):
-            leftovers.setdefault(match["stem"], []).append(folder / name)
-        elif match := _LOCK.fullmatch(name):
-            locks.add(match["stem"])
+            paths = leftovers.setdefault(match["stem"], [])
+            if match["kind"] != "lock":
+                paths.append(folder / name)
     removed: list[Path] = []
     for stem, paths in leftovers.items():
         lock = folder / f".{stem}.lock"
         with _probe(lock) as state:
-            if state == "held" or (state == "unknown" and _idle_s(paths) < max_idle_s):
+            # A free lock alone may be a writer that has not taken it yet: it goes by age.
+            gone = state == "free" and bool(paths)
+            if state == "held" or not gone and _idle_s(paths or [lock]) < max_idle_s:
                 continue
             for path in paths:
                 _remove(path)
-                removed.append(path)
+            removed += paths
             lock.unlink(missing_ok=True)
-    for stem in locks.difference(leftovers):  # a writer killed before it wrote anything
-        lock = folder / f".{stem}.lock"
-        with _probe(lock) as state:
-            if state != "held" and _idle_s([lock]) >= max_idle_s:
-                lock.unlink(missing_ok=True)
     return removed
 
 

@@ -9,9 +9,9 @@ from typing import Any
 from corpora.formats.documents import SourcedDocuments
 from corpora.formats.errors import format_error
 from corpora.formats.fields import check_type, identifier, optional, require, text_field
-from corpora.formats.jsonio import PathLike, Record, existing_file, iter_jsonl
+from corpora.formats.jsonio import Record, iter_jsonl
 from corpora.formats.questions import QuestionSet, answer_tuple, unique_ids
-from corpora.formats.textio import iter_lines
+from corpora.formats.textio import PathLike, existing_file, iter_lines
 from corpora.records import SPLITS, Corpus, Document, Question
 
 DOC_FIELDS = ("_id", "title", "text")

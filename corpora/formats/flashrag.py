@@ -13,9 +13,10 @@ from corpora.formats.fields import (
     require,
     text_field,
 )
-from corpora.formats.jsonio import PathLike, Record, iter_records
+from corpora.formats.jsonio import Record, iter_records
 from corpora.formats.questions import QuestionSet, answer_tuple
 from corpora.formats.splits import check_split
+from corpora.formats.textio import PathLike
 from corpora.records import Corpus, Question, split_contents
 
 DOC_FIELDS = ("id", "contents")

@@ -16,27 +16,7 @@ from pathlib import Path
 from typing import Any, TypeAlias
 
 from corpora.formats.errors import CorpusFormatError, format_error
-from corpora.formats.textio import (
-    PathLike,
-    PathOption,
-    as_paths,
-    existing_file,
-    first_byte,
-    iter_lines,
-    read_text,
-)
-
-__all__ = [
-    "CorpusFormatError",
-    "PathLike",
-    "PathOption",
-    "Record",
-    "as_paths",
-    "existing_file",
-    "format_error",
-    "iter_jsonl",
-    "iter_records",
-]
+from corpora.formats.textio import PathLike, existing_file, first_byte, iter_lines, read_text
 
 #: One decoded JSON object.
 Record: TypeAlias = dict[str, Any]

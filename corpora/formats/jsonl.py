@@ -14,9 +14,10 @@ from corpora.formats.fields import (
     string_list,
     text_field,
 )
-from corpora.formats.jsonio import PathLike, Record, iter_records
-from corpora.formats.questions import QuestionSet, answer_tuple
+from corpora.formats.jsonio import Record, iter_records
+from corpora.formats.questions import QuestionSet, answer_tuple, unique_ids
 from corpora.formats.splits import check_split
+from corpora.formats.textio import PathLike
 from corpora.records import SPLITS, Corpus, Question
 
 DOC_FIELDS = ("doc_id", "title", "text")
@@ -112,7 +113,7 @@ def _question(record: Record, where: str, split: str, alias: dict[str, str]) -> 
         qid=identifier(record, ("qid", "id"), where, QUESTION_FIELDS),
         question=text_field(record, "question", where, QUESTION_FIELDS),
         answers=answer_tuple([answers] if isinstance(answers, str) else answers, where),
-        supporting_ids=tuple(dict.fromkeys(supporting)),
+        supporting_ids=unique_ids(supporting),
         hops=max(1, len(supporting)) if hops is None else positive(hops, "hops", where),
         split=question_split,
         qtype=nonblank(optional(record, "qtype", where, str, "unknown"), "qtype", where),

@@ -5,9 +5,10 @@ from __future__ import annotations
 from corpora.formats.documents import DocumentPool
 from corpora.formats.errors import format_error
 from corpora.formats.fields import check_type, identifier, optional, require, text_field
-from corpora.formats.jsonio import PathOption, Record, as_paths
+from corpora.formats.jsonio import Record
 from corpora.formats.questions import QuestionSet, answer_tuple, unique_ids
 from corpora.formats.splits import records_with_splits
+from corpora.formats.textio import PathOption, as_paths
 from corpora.paths import data_dir
 from corpora.records import Corpus, Question
 

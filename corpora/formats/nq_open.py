@@ -7,9 +7,10 @@ from itertools import islice
 from corpora.formats.documents import DocumentPool
 from corpora.formats.errors import format_error
 from corpora.formats.fields import check_type, optional, require, text_field
-from corpora.formats.jsonio import PathLike, Record, iter_records
+from corpora.formats.jsonio import Record, iter_records
 from corpora.formats.questions import QuestionSet, answer_tuple, unique_ids
 from corpora.formats.splits import index_splits
+from corpora.formats.textio import PathLike
 from corpora.paths import data_dir
 from corpora.records import Corpus, Question
 

@@ -56,11 +56,23 @@ def age(path: Path, seconds: float) -> None:
     os.utime(path, (then, then))
 
 
-def test_publish_leaves_no_lock_behind(tmp_path):
-    publish(tmp_path / "entry", lambda p: p.mkdir())
-    with pytest.raises(OSError, match="full"):
-        publish(tmp_path / "file", lambda p: (_ for _ in ()).throw(OSError("disk full")))
-    assert os.listdir(tmp_path) == ["entry"]
+def test_publish_refuses_or_replaces_and_leaves_no_temporary_path_or_lock(tmp_path):
+    def folder(text):
+        return lambda path: path.mkdir() or (path / "f").write_text(text)
+
+    entry = publish(tmp_path / "sub" / "entry", folder("one"))
+    with pytest.raises(FileExistsError, match="never overwritten"):
+        publish(entry, folder("two"))
+    publish(entry, folder("two"), replace=True)
+    assert (entry / "f").read_text() == "two"
+
+    def fail(path):
+        path.write_text("half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        publish(tmp_path / "sub" / "file", fail)
+    assert os.listdir(tmp_path / "sub") == ["entry"]  # hidden names listed too
 
 
 def test_a_live_writer_is_never_reclaimed(tmp_path, writer):

@@ -9,7 +9,6 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import corpora  # noqa: E402
-from corpora.atomic import publish  # noqa: E402
 from corpora.records import Corpus, Document  # noqa: E402
 from corpora.retrieval import (  # noqa: E402
     BM25Retriever,
@@ -317,25 +316,6 @@ def test_unwritable_cache_only_warns(tmp_path, caplog):
     assert r.cache_status == "built"
     assert ids(r.search(["1989"], 3)[0]) == ["berlin"]
     assert "could not write index cache" in caplog.text
-
-
-def test_publish_refuses_or_replaces_and_leaves_no_temporary_path(tmp_path):
-    def folder(text):
-        return lambda path: path.mkdir() or (path / "f").write_text(text)
-
-    entry = publish(tmp_path / "sub" / "entry", folder("one"))
-    with pytest.raises(FileExistsError, match="never overwritten"):
-        publish(entry, folder("two"))
-    publish(entry, folder("two"), replace=True)
-    assert (entry / "f").read_text() == "two"
-
-    def fail(path):
-        path.write_text("half")
-        raise OSError("disk full")
-
-    with pytest.raises(OSError, match="disk full"):
-        publish(tmp_path / "sub" / "file", fail)
-    assert _entries(tmp_path / "sub") == ["entry"]
 
 
 # --- dense -------------------------------------------------------------------------------------
