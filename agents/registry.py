@@ -38,6 +38,25 @@ def available_agents() -> list[str]:
     return AGENTS.names()
 
 
+#: The kinds of agent a bench table keeps apart, in its order.
+AGENT_GROUPS = ("demonstrators", "baselines", "policies")
+
+
+def agent_group(name: str) -> str:
+    """Which of ``AGENT_GROUPS`` an agent belongs to.
+
+    ``demonstrators`` plan from the gold supporting documents and answer with the gold answer
+    once all of them were retrieved (their EM measures evidence coverage, not QA skill);
+    ``baselines`` are scripted agents that see only what a policy sees; ``policies`` are
+    ``lm:`` models.
+    """
+    if name.startswith(LM_PREFIX):
+        return "policies"
+    cls = AGENTS.resolve(name)
+    planned = isinstance(cls, type) and issubclass(cls, Demonstrator)
+    return "demonstrators" if planned else "baselines"
+
+
 def make_agent_policy(name: str, corpus: Corpus, seed: int = 0,
                       model: ModelConfig | None = None, **sampling: Any) -> BatchPolicy:
     """Build the batch policy for an agent name.

@@ -9,12 +9,14 @@ across agents. The exact rule is documented in :func:`label_query`.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 
 __all__ = [
     "STOPWORDS",
     "STRATEGY_LABELS",
     "content_tokens",
+    "fold",
     "label_episode",
     "label_query",
     "name_tokens",
@@ -24,73 +26,65 @@ STRATEGY_LABELS: tuple[str, ...] = ("verbatim", "entity", "keyword", "bridge", "
 """All strategy labels, in a fixed order (used for distributions and tie-breaking)."""
 
 STOPWORDS: frozenset[str] = frozenset(
-    {
-        # articles, determiners, pronouns
-        "a",
-        "an",
-        "the",
-        "this",
-        "that",
-        "these",
-        "those",
-        "it",
-        "its",
-        "their",
-        "his",
-        "her",
-        "s",
-        # prepositions and conjunctions
-        "of",
-        "in",
-        "on",
-        "at",
-        "by",
-        "for",
-        "from",
-        "to",
-        "with",
-        "as",
-        "into",
-        "and",
-        "or",
-        # auxiliaries
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "been",
-        "being",
-        "do",
-        "does",
-        "did",
-        "has",
-        "have",
-        "had",
-        # wh-words
-        "which",
-        "what",
-        "who",
-        "whom",
-        "whose",
-        "when",
-        "where",
-        "why",
-        "how",
-    }
+    """
+    a an the this that these those there here all any both each some such
+    it its i me my we our you your he him his she her they them their
+    of in on at by for from to with without as into onto about over under between among
+    during after before through against per via
+    and or but nor so if then than not no also
+    is are was were be been being am do does did doing done has have had having
+    would shall should can could might must
+    which what who whom whose when where why how
+    s t d ll m re ve
+    """.split()
 )
-"""Small English stopword list removed by :func:`content_tokens`."""
+"""English function words removed by :func:`content_tokens`.
 
-_TOKEN_RE = re.compile(r"[a-z0-9]+")
+Articles, determiners, pronouns, prepositions, conjunctions, auxiliaries, wh-words and clitic
+fragments (``"didn't"`` -> ``didn``, ``t``): the words a search engine ignores, so a query that
+only adds or drops them keeps its label. Words that are often names (``may``, ``will``) stay.
+"""
+
+# Words that open a question without being names, beyond STOPWORDS: a capitalised first word
+# is a name only when it is none of these (see name_tokens).
+_OPENERS: frozenset[str] = frozenset(
+    """
+    yet either neither every many much most other another name list give tell describe identify
+    according apart besides despite since while although though because once upon along around
+    near until unless will may one
+    """.split()
+)
+
+# A capitalised first word followed by one of these is the question's subject ("Valuair was...").
+_SUBJECT_VERBS: frozenset[str] = frozenset({"is", "was", "are", "were", "has", "had", "have"})
+
+# Letters and digits, in any script: a word such as "Rodríguez" stays one token.
+_TOKEN_RE = re.compile(r"[^\W_]+")
 _WORD_RE = re.compile(r"\S+")
+
+
+def fold(text: str) -> str:
+    """Lowercase ``text`` and strip its accents (``"Rodríguez"`` -> ``"rodriguez"``).
+
+    Args:
+        text: Any text.
+
+    Returns:
+        The folded text; ASCII text is only lowercased.
+    """
+    text = text.lower()
+    if text.isascii():  # the common case, and it needs no Unicode normalisation
+        return text
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
 def content_tokens(text: str) -> list[str]:
     """Lowercase word tokens of ``text`` without stopwords, in order (duplicates kept).
 
-    Tokens are the matches of ``[a-z0-9]+`` in ``text.lower()``, so ``"Mekali's"`` gives
-    ``"mekali"`` and ``"s"`` (and ``"s"`` is then dropped as a stopword). Tokens in
-    :data:`STOPWORDS` are removed.
+    Tokens are the runs of letters and digits in ``fold(text)`` (lowercased, accents stripped),
+    so ``"Mekali's"`` gives ``"mekali"`` and ``"s"`` (and ``"s"`` is then dropped as a stopword)
+    and ``"Rodríguez"`` gives ``"rodriguez"``. Tokens in :data:`STOPWORDS` are removed.
 
     Args:
         text: Any text (a query, a question, a retrieved passage).
@@ -98,16 +92,20 @@ def content_tokens(text: str) -> list[str]:
     Returns:
         The content tokens of ``text``.
     """
-    return [tok for tok in _TOKEN_RE.findall(text.lower()) if tok not in STOPWORDS]
+    return [tok for tok in _TOKEN_RE.findall(fold(text)) if tok not in STOPWORDS]
 
 
 def name_tokens(question: str) -> set[str]:
     """Content tokens of the capitalised words of ``question``: the names it mentions.
 
     A word is a whitespace-separated chunk; it is capitalised when its first letter or digit is
-    an uppercase letter. The question's first word is skipped (its capital is sentence-initial),
-    and digits-only tokens (years) never count as names. ``"Who founded Mekali's firm in 1990?"``
-    gives ``{"mekali"}``.
+    an uppercase letter. The question's first word is capitalised anyway, so it counts only when
+    it is the subject of the question or starts a longer name: it is no stopword or usual opener
+    (``If``, ``During``...) and the next word is capitalised or a verb such as ``is``/``was``.
+    Digits-only tokens (years) count only inside or next to a capitalised word (``Channel 8``,
+    ``2017 Brit Awards``), never on their own (``in 1990``). ``"Who founded Mekali's firm in
+    1990?"`` gives ``{"mekali"}``, ``"Valuair was bought by which airline?"`` gives
+    ``{"valuair"}``.
 
     Args:
         question: The question text.
@@ -115,12 +113,28 @@ def name_tokens(question: str) -> set[str]:
     Returns:
         The set of lowercased name tokens.
     """
+    words = _WORD_RE.findall(question)
+    named = [_capitalised(w) and (i > 0 or _opens_name(w, words[1:2])) for i, w in enumerate(words)]
     names: set[str] = set()
-    for word in _WORD_RE.findall(question)[1:]:
-        first = next((ch for ch in word if ch.isalnum()), "")
-        if first.isupper():
-            names.update(tok for tok in content_tokens(word) if not tok.isdigit())
+    for i, word in enumerate(words):
+        in_name = named[i] or any(named[j] for j in (i - 1, i + 1) if 0 <= j < len(words))
+        for tok in content_tokens(word):
+            if (named[i] and not tok.isdigit()) or (in_name and tok.isdigit()):
+                names.add(tok)
     return names
+
+
+def _capitalised(word: str) -> bool:
+    first = next((ch for ch in word if ch.isalnum()), "")
+    return first.isupper()
+
+
+def _opens_name(first: str, rest: list[str]) -> bool:
+    """Whether a question's capitalised first word is a name (its subject, or a name's start)."""
+    tokens = content_tokens(first)
+    if not tokens or not rest or any(tok in _OPENERS for tok in tokens):
+        return False
+    return _capitalised(rest[0]) or "".join(_TOKEN_RE.findall(fold(rest[0]))) in _SUBJECT_VERBS
 
 
 def _normalise(tokens: Iterable[str]) -> str:

@@ -120,6 +120,27 @@ class Corpus:
             raise ValueError(f"expected split in {SPLITS}, got {name!r}")
         return [q for q in self.questions if q.split == name]
 
+    def require_split(self, name: str, key: str | None = "split",
+                      instead: Sequence[str] = SPLITS) -> list[Question]:
+        """The questions of split ``name``, or a ``ValueError`` that says what to set.
+
+        Args:
+            name: The split.
+            key: The setting that chose it (``split``, ``eval.split``), suggested with the
+                first split of ``instead`` that has questions; ``None`` if it cannot be set.
+            instead: Splits that could stand in for ``name``, in order of preference.
+        """
+        questions = [q for q in self.questions if q.split == name]  # any name: "validation"
+        if questions:
+            return questions
+        counts = {split: len(self.split(split)) for split in SPLITS}
+        have = ", ".join(f"{split} ({n})" for split, n in counts.items())
+        usable = [split for split in instead if counts[split] > 0]
+        fix = (f"set {key}={usable[0]}" if key is not None and usable else
+               "deal the questions anew with corpus.resplit='{train: 0.6, dev: 0.2, test: 0.2}'")
+        raise ValueError(f"corpus {self.name!r} has no {name!r} questions; its splits are "
+                         f"{have}: {fix}")
+
     def question(self, qid: str) -> Question:
         """Return the question with id ``qid``."""
         for q in self.questions:

@@ -2,15 +2,19 @@
 
 Entry points are imported on first use (as in Gymnasium's registration table), so importing a
 package stays cheap and the modules behind the names never import the registry. A name may
-itself be an entry point: ``corpora.load("my_project.data:load_lovelace", path=...)``.
+itself be an entry point: ``corpora.load("my_project.data:load_lovelace", path=...)``. Installed
+packages add names through a packaging entry-point group (``forksearch.corpora`` for corpora):
+``[project.entry-points."forksearch.corpora"] lovelace = "my_project.data:load_lovelace"``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import importlib
 import inspect
 from collections.abc import Callable, Mapping
+from importlib.metadata import entry_points
 from typing import Any
 
 from corpora.records import Corpus
@@ -25,11 +29,21 @@ class Registry:
     Args:
         kind: What the names name, for errors (``"corpus"``, ``"retriever"``).
         entries: The built-in names and their entry points.
+        group: A packaging entry-point group whose names installed packages add (a name
+            registered here, or built in, wins over a plugin's).
     """
 
-    def __init__(self, kind: str, entries: Mapping[str, str | EntryPoint]) -> None:
+    def __init__(self, kind: str, entries: Mapping[str, str | EntryPoint],
+                 group: str | None = None) -> None:
         self.kind = kind
+        self.group = group
         self._entries = dict(entries)
+
+    def _plugins(self) -> dict[str, str]:
+        """Names that installed packages declare in ``group``, read anew on each call."""
+        if self.group is None:
+            return {}
+        return {ep.name: ep.value for ep in entry_points(group=self.group)}
 
     def register(self, name: str, entry_point: str | EntryPoint) -> None:
         """Add ``name`` (again to the same target is a no-op; to another is a ``ValueError``)."""
@@ -39,8 +53,8 @@ class Registry:
                              "register yours under another name")
 
     def names(self) -> list[str]:
-        """The registered names, sorted."""
-        return sorted(self._entries)
+        """The registered names and those of installed plugins, sorted."""
+        return sorted({**self._plugins(), **self._entries})
 
     def resolve(self, name: str) -> EntryPoint:
         """The callable behind a registered name or a ``"module:function"`` name.
@@ -50,6 +64,9 @@ class Registry:
         """
         if name in self._entries or ":" in name:
             return _load(self._entries.get(name, name))
+        plugin = self._plugins().get(name)
+        if plugin is not None:
+            return _load(plugin)
         close = difflib.get_close_matches(name, self.names(), n=3)
         hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
         plural = {"corpus": "corpora"}.get(self.kind, f"{self.kind}s")
@@ -99,7 +116,7 @@ def _load(entry_point: str | EntryPoint) -> EntryPoint:
     return target
 
 
-CORPORA = Registry("corpus", {
+CORPORA = Registry("corpus", group="forksearch.corpora", entries={
     "synthetic": "corpora.synthetic:load_synthetic",
     "jsonl": "corpora.formats.jsonl:load_jsonl",
     "flashrag": "corpora.formats.flashrag:load_flashrag",
@@ -130,6 +147,34 @@ def available() -> list[str]:
     return CORPORA.names()
 
 
-def load(name: str, **options: Any) -> Corpus:
-    """Load a corpus by registered name or ``"module:function"`` name (see ``Registry.build``)."""
-    return CORPORA.build(name, **options)
+#: Options every corpus takes, handled here rather than by its loader.
+SHARED_OPTIONS = ("label", "resplit", "resplit_seed")
+
+
+def load(name: str, *, label: str | None = None, resplit: Mapping[str, float] | None = None,
+         resplit_seed: int = 0, **options: Any) -> Corpus:
+    """Load a corpus by registered name or ``"module:function"`` name (see ``Registry.build``).
+
+    Args:
+        name: The loader.
+        label: The corpus's name in outputs and errors (default: the loader's own name); the
+            CLIs pass the config file's name (``corpus=lovelace`` -> ``lovelace``).
+        resplit: Deal the questions anew into splits, ``{"train": 0.6, "dev": 0.2, "test":
+            0.2}`` (``corpora.formats.splits.resplit``): data with one split can then train.
+        resplit_seed: Seed of that shuffle.
+        **options: The loader's own keyword arguments, checked against its signature.
+    """
+    try:
+        corpus = CORPORA.build(name, **options)
+    except TypeError as err:
+        if not str(err).startswith("unknown option"):
+            raise
+        raise TypeError(f"{err} Every corpus also takes: {', '.join(SHARED_OPTIONS)}.") from None
+    if not isinstance(corpus, Corpus):
+        raise TypeError(f"corpus loader {name!r} returned {type(corpus).__name__}, "
+                        "expected a corpora.Corpus")
+    if resplit is not None:
+        from corpora.formats.splits import resplit as deal  # loaders stay unimported till used
+
+        corpus = deal(corpus, resplit, resplit_seed)
+    return dataclasses.replace(corpus, name=label) if label else corpus

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import time
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,10 @@ from agents.build import build_retriever, load_corpus, make_envs
 from agents.cli.schema import BenchConfig, entry_point
 from agents.evaluation import Embedder, json_safe, summarize
 from agents.plots import plot_strategy_distributions
-from agents.registry import AGENTS, LM_PREFIX, make_agent_policy
+from agents.registry import AGENT_GROUPS, AGENTS, LM_PREFIX, agent_group, make_agent_policy
 from agents.rollout import rollout
 from agents.trajectory import Trajectory, save_jsonl
+from corpora import Question
 
 log = logging.getLogger(__name__)
 PROGRAM = "forksearch-bench"
@@ -27,9 +29,7 @@ def run_bench(cfg: BenchConfig, out_dir: Path) -> list[dict[str, Any]]:
     """Run every agent of ``cfg.agents``; write bench.json, trajectories and the plot."""
     corpus = load_corpus(cfg.corpus)
     retriever = build_retriever(cfg.retriever, corpus)
-    questions = corpus.split(cfg.split)[: cfg.max_questions]
-    if not questions:
-        raise ValueError(f"corpus {corpus.name!r} has no questions in split {cfg.split!r}")
+    questions = subset(corpus.require_split(cfg.split), cfg.max_questions, cfg.seed)
     for name in cfg.agents:  # unknown names fail now, not after the first agents ran
         if not name.startswith(LM_PREFIX):
             AGENTS.resolve(name)
@@ -45,7 +45,8 @@ def run_bench(cfg: BenchConfig, out_dir: Path) -> list[dict[str, Any]]:
         start = time.perf_counter()
         trajectories = rollout(policy, batch, qids, samples=cfg.samples, progress=True)
         seconds = time.perf_counter() - start
-        row = {"agent": name, **summarize(trajectories, k=cfg.samples, embed=embed, seed=cfg.seed)}
+        row = {"agent": name, "group": agent_group(name),
+               **summarize(trajectories, k=cfg.samples, embed=embed, seed=cfg.seed)}
         row["episodes_per_second"] = len(trajectories) / seconds
         rows.append(row)
         all_trajectories += trajectories
@@ -68,48 +69,60 @@ def run_bench(cfg: BenchConfig, out_dir: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _query_embedder() -> Embedder:
-    from corpora.retrieval.dense import load_encoder
+def subset(questions: list[Question], size: int | None, seed: int) -> list[Question]:
+    """``size`` of ``questions`` drawn with ``seed``, in their order (all when ``size`` is None).
 
-    encoder = load_encoder()
-    return lambda queries: encoder.encode(queries, normalize_embeddings=True, batch_size=128)
+    Drawn, not the first ones: splits are often ordered by type (the synthetic world lists its
+    1-hop questions first), so a prefix would bench one kind of question only.
+    """
+    if size is None or size >= len(questions):
+        return questions
+    return [questions[i] for i in sorted(random.Random(seed).sample(range(len(questions)), size))]
+
+
+def _query_embedder() -> Embedder:
+    """MiniLM query embeddings shared by all agents of the run: each distinct query once."""
+    from agents.query_embeddings import CachedQueryEmbedder
+
+    return CachedQueryEmbedder()
+
+
+#: Why demonstrators are set apart in the table.
+DEMONSTRATOR_NOTE = ("demonstrators plan from the gold supporting documents and answer with the "
+                     "gold answer once they retrieved them all: their EM measures evidence "
+                     "coverage, not question answering")
 
 
 def print_table(rows: list[dict[str, Any]], console: Console) -> None:
-    """The benchmark table: accuracy, search behaviour, diversity."""
-    table = Table(title="forksearch-bench")
-    for col in (
-        "agent",
-        "EM",
-        "F1",
-        f"pass@{rows[0]['k']}",
-        "EM 1hop/bridge/cmp",
-        "searches",
-        "invalid",
-        "strategy H",
-        "dominant",
-        "uniq q",
-        "vendi",
-    ):
+    """The benchmark table: accuracy, search behaviour, diversity; one section per agent group."""
+    qtypes = sorted({t for r in rows for t in r["em_by_type"]})
+    table = Table(title="forksearch-bench", caption=DEMONSTRATOR_NOTE
+                  if any(r["group"] == "demonstrators" for r in rows) else None)
+    for col in ("agent", "EM", "F1", f"pass@{rows[0]['k']}", f"EM {'/'.join(qtypes)}",
+                "searches", "invalid", "strategy H", "dominant", "uniq q", "vendi"):
         table.add_column(col, justify="left" if col in ("agent", "dominant") else "right")
-    for r in rows:
-        d, by_type = r["diversity"], r["em_by_type"]
-        types = "/".join(
-            f"{by_type.get(t, float('nan')):.2f}" for t in ("attribute", "bridge", "comparison")
-        )
-        table.add_row(
-            r["agent"],
-            f"{r['em']:.3f}",
-            f"{r['f1']:.3f}",
-            f"{r['pass_at_k']:.3f}",
-            types,
-            f"{r['searches_per_episode']:.2f}",
-            f"{r['invalid_action_rate']:.3f}",
-            f"{d['strategy_entropy']:.2f}",
-            str(d["dominant_strategy"]),
-            f"{d['unique_query_ratio']:.2f}",
-            f"{d['vendi_score']:.2f}",
-        )
+    for group in AGENT_GROUPS:
+        members = [r for r in rows if r["group"] == group]
+        if not members:
+            continue
+        if table.row_count:
+            table.add_section()
+        table.add_row(f"[bold]{group}[/bold]")
+        for r in members:
+            d = r["diversity"]
+            table.add_row(
+                f"  {r['agent']}",
+                f"{r['em']:.3f}",
+                f"{r['f1']:.3f}",
+                f"{r['pass_at_k']:.3f}",
+                "/".join(f"{r['em_by_type'].get(t, float('nan')):.2f}" for t in qtypes),
+                f"{r['searches_per_episode']:.2f}",
+                f"{r['invalid_action_rate']:.3f}",
+                f"{d['strategy_entropy']:.2f}",
+                str(d["dominant_strategy"]),
+                f"{d['unique_query_ratio']:.2f}",
+                f"{d['vendi_score']:.2f}",
+            )
     console.print(table)
 
 

@@ -46,9 +46,7 @@ def index_corpus(corpus: Corpus, kinds: list[str], split: str, ks: list[int], re
     if refresh and root.exists():
         for entry in root.glob(f"[!.]*-{corpus.fingerprint}-*"):  # not another writer's .tmp
             shutil.rmtree(entry, ignore_errors=True)
-    questions = corpus.split(split)
-    if not questions:
-        raise ValueError(f"corpus {corpus.name!r} has no {split!r} questions to measure recall")
+    questions = corpus.require_split(split)
     rows = []
     for kind in kinds:
         start = time.perf_counter()

@@ -16,7 +16,7 @@ import functools
 import os
 import sys
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar, cast
@@ -25,8 +25,9 @@ import hydra
 from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
+from agents.cli.logs import quiet_library_loggers
 from agents.scripted.demonstrators import DEMONSTRATORS
 from agents.training.config import EnvConfig, ModelConfig, TrainConfig
 
@@ -46,7 +47,8 @@ class BenchConfig:
         agents: Agent names (``agents.registry``): ``demo_<strategy>``, ``base_<name>`` or
             ``lm:<checkpoint dir>``.
         samples: Episodes per question (pass@k uses k = samples).
-        max_questions: Questions asked (``None``: the whole split).
+        max_questions: Questions asked, a subset drawn with ``seed`` (``None``: the whole
+            split).
         embed_queries: Vendi score and pairwise distance of query embeddings (MiniLM).
         seed: Seed of the agents' sampling.
         model: Prompt rendering and lengths of ``lm:`` agents (as in training; ``name`` unused).
@@ -225,16 +227,40 @@ def entry_point(config_name: str, schema: type[T], program: str,
     @hydra.main(config_path=CONF_DIR, config_name=config_name, version_base="1.3")
     @reports_user_errors(program)
     def run(cfg: DictConfig) -> None:
+        quiet_library_loggers()  # after Hydra configured logging, before any library logs
         config = OmegaConf.to_object(cfg)
         assert isinstance(config, schema)
-        job(config, Path(HydraConfig.get().runtime.output_dir))
+        runtime = HydraConfig.get().runtime
+        label_corpus(config, runtime.choices)
+        job(config, Path(runtime.output_dir))
 
     def main() -> None:
-        sys.argv[1:] = check_overrides(sys.argv[1:], schema, program)
+        # Console scripts, unlike `python -m`, do not see the working directory: a user's
+        # loader module beside their data (name: my_loader:load) must import. Appended, so
+        # it never shadows an installed module.
+        if os.getcwd() not in sys.path:
+            sys.path.append(os.getcwd())
+        args = check_overrides(sys.argv[1:], schema, program)
+        if not any(arg.lstrip("+").startswith("hydra.searchpath") for arg in args):
+            args += user_conf_dir()
+        sys.argv[1:] = args
         run()
 
     main.__doc__ = f"Entry point of ``{program}``."
     return main
+
+
+def user_conf_dir(cwd: Path | None = None) -> list[str]:
+    """The override that puts ``./conf`` on the config search path, or ``[]`` if there is none.
+
+    A user keeps their own ``conf/corpus/<name>.yaml`` there. It is searched after forksearch's
+    own configs, which win on a name clash: a user's folder can add options to a group but
+    never change one that ships.
+    """
+    folder = (cwd or Path.cwd()) / "conf"
+    if not folder.is_dir() or folder.resolve() == Path(CONF_DIR).resolve():
+        return []
+    return [f"hydra.searchpath=['file://{folder.resolve()}']"]
 
 
 def compose_config(name: str, schema: type[T], overrides: Sequence[str] = ()) -> T:
@@ -243,8 +269,25 @@ def compose_config(name: str, schema: type[T], overrides: Sequence[str] = ()) ->
     Tests and benchmarks use this to get exactly the config a CLI run would get.
     """
     with initialize_config_dir(CONF_DIR, version_base="1.3"):
-        cfg = compose(name, overrides=list(overrides))
+        cfg = compose(name, overrides=list(overrides), return_hydra_config=True)
+    choices = OmegaConf.to_container(cfg.hydra.runtime.choices)
+    with open_dict(cfg):
+        del cfg["hydra"]
     out = OmegaConf.to_object(cfg)
     if not isinstance(out, schema):
         raise TypeError(f"conf/{name}.yaml built {type(out).__name__}, expected {schema.__name__}")
+    label_corpus(out, choices)  # type: ignore[arg-type]
     return out
+
+
+def label_corpus(config: Any, choices: Mapping[str, Any]) -> None:
+    """Name the corpus after its config file (``corpus=lovelace``), not its loader (``jsonl``).
+
+    Sets ``config.corpus["label"]`` (see ``corpora.load``) unless the file or the command line
+    set one, or the file is named after its loader (``hotpotqa``, ``synthetic_tiny``), whose
+    own name is then kept (``synthetic-tiny-0`` says the world's size and seed).
+    """
+    spec, choice = getattr(config, "corpus", None), choices.get("corpus")
+    if (isinstance(spec, dict) and isinstance(choice, str)
+            and not choice.startswith(str(spec.get("name")))):
+        spec.setdefault("label", choice)

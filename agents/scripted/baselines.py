@@ -15,7 +15,8 @@ from agents.scripted.text import (
     answer_kind,
     choice_options,
     extract_answer,
-    keywords,
+    guess_rarity,
+    keyword_query,
     names_in,
 )
 
@@ -40,13 +41,19 @@ class VerbatimBaseline(ScriptedAgent):
 
 
 class KeywordBaseline(VerbatimBaseline):
-    """Searches the question's content words once."""
+    """Searches the question's few most specific words once.
+
+    With no corpus to count document frequencies in, specificity is guessed from the question
+    alone (:func:`~agents.scripted.text.guess_rarity`: names and numbers, then longer words).
+    """
 
     name = "base_keyword"
 
     def next_query(self) -> str | None:
         """The question's keywords, once."""
-        return None if self.queries else " ".join(keywords(self.question)) or self.question
+        if self.queries:
+            return None
+        return keyword_query(self.question, guess_rarity(self.question)) or self.question
 
 
 class EntityBridgeBaseline(ScriptedAgent):

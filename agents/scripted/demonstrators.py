@@ -4,31 +4,53 @@ Demonstrators may *plan* with gold metadata (which documents support the questio
 constructed with the corpus. They answer the gold answer only once every supporting document
 has been retrieved, and "unknown" otherwise; the SFT data builder keeps only successful episodes,
 so a strategy contributes demonstrations exactly on the questions it can solve.
+
+Every query is built from the question, the text retrieved so far and the corpus's term
+statistics, with gold metadata only choosing *which* document to aim at, so the strategies read
+the same on the synthetic world and on real multi-hop questions (HotpotQA, MuSiQue).
 """
 
 from __future__ import annotations
 
-from agents.scripted.base import ScriptedAgent
-from agents.scripted.text import keywords, names_in
-from corpora import Corpus, Question
+import weakref
+from collections import Counter
+from collections.abc import Mapping
 
-# Relation words and paraphrases that never occur in the synthetic documents' templates, so a
-# reformulated query really carries words from neither the question nor the retrieved text.
-PARAPHRASES = {
-    "born": "hometown",
-    "founded": "inception",
-    "founder": "creator",
-    "headquartered": "seat",
-    "work": "employment",
-    "works": "employment",
-    "employs": "employment",
-    "year": "date",
-    "city": "town",
-    "country": "nation",
-    "company": "enterprise",
-    "first": "oldest",
-    "earlier": "oldest",
-}
+from agents.scripted.base import ScriptedAgent
+from agents.scripted.text import (
+    keyword_query,
+    keywords,
+    mentions,
+    names_in,
+    plain_title,
+    rarity_from_doc_freq,
+    reword,
+    term_forms,
+)
+from agents.strategies import content_tokens, name_tokens
+from corpora import Corpus, Document, Question
+
+# One document-frequency table per corpus, shared by the demonstrators of every batch slot.
+_DOC_FREQ: dict[int, tuple[weakref.ref[Corpus], Counter[str]]] = {}
+
+
+def doc_freq(corpus: Corpus) -> Mapping[str, int]:
+    """How many documents of ``corpus`` (title and text) contain each content token."""
+    cached = _DOC_FREQ.get(id(corpus))
+    if cached is not None and cached[0]() is corpus:
+        return cached[1]
+    counts: Counter[str] = Counter()
+    for doc in corpus.documents:
+        counts.update(set(content_tokens(_text(doc))))
+    for key in [k for k, (ref, _) in _DOC_FREQ.items() if ref() is None]:
+        del _DOC_FREQ[key]  # tables of corpora that are gone
+    _DOC_FREQ[id(corpus)] = (weakref.ref(corpus), counts)
+    return counts
+
+
+def _text(doc: Document) -> str:
+    """The text a document is searched under: its title and its body."""
+    return f"{doc.title} {doc.text}"
 
 
 class Demonstrator(ScriptedAgent):
@@ -40,6 +62,7 @@ class Demonstrator(ScriptedAgent):
         super().__init__(max_searches)
         self.corpus = corpus
         self._records = {q.qid: q for q in corpus.questions}
+        self.rarity = rarity_from_doc_freq(doc_freq(corpus))
         self.gold: Question | None = None
         self.plan: list[str] = []
 
@@ -53,22 +76,38 @@ class Demonstrator(ScriptedAgent):
         self.gold = self._records.get(self.qid)
         self.plan = self.first_queries()
 
-    def support_titles(self) -> list[str]:
-        """Titles of the supporting documents, in reasoning order."""
+    def support_docs(self) -> list[Document]:
+        """The supporting documents, in reasoning order."""
         if self.gold is None:
             return []
-        return [
-            self.corpus.by_id[d].title for d in self.gold.supporting_ids if d in self.corpus.by_id
-        ]
+        by_id = self.corpus.by_id
+        return [by_id[d] for d in self.gold.supporting_ids if d in by_id]
+
+    def support_titles(self) -> list[str]:
+        """Titles of the supporting documents, in reasoning order."""
+        return [doc.title for doc in self.support_docs()]
+
+    def named_docs(self) -> list[Document]:
+        """Supporting documents the question names (by title, disambiguation dropped)."""
+        return [d for d in self.support_docs() if mentions(self.question, plain_title(d.title))]
 
     def named_titles(self) -> list[str]:
-        """Supporting titles the question names (falls back to names found in the question)."""
-        named = [t for t in self.support_titles() if t in self.question]
-        return named or names_in(self.question)[:2]
+        """Names of the supporting documents the question mentions, without repeats.
 
-    def bridge_titles(self) -> list[str]:
-        """Supporting titles the question does not name: they must be found by reading."""
-        return [t for t in self.support_titles() if t not in self.question]
+        Falls back to the question's names that some supporting document contains (the
+        question describes its documents instead of naming them), then to its first two names.
+        """
+        named = list(dict.fromkeys(plain_title(d.title) for d in self.named_docs()))
+        if named:
+            return named
+        names = names_in(self.question)
+        texts = [_text(d) for d in self.support_docs()]
+        return [n for n in names if any(mentions(t, n) for t in texts)][:2] or names[:2]
+
+    def bridge_docs(self) -> list[Document]:
+        """Supporting documents the question does not name: they must be found by reading."""
+        named = {d.doc_id for d in self.named_docs()}
+        return [d for d in self.support_docs() if d.doc_id not in named]
 
     def first_queries(self) -> list[str]:
         """Queries planned before anything is retrieved."""
@@ -93,18 +132,62 @@ class Demonstrator(ScriptedAgent):
             return "unknown"
         return self.gold.answers[0]
 
-    def _next_bridge(self, build: str) -> str | None:
-        seen_text = " ".join(text for _, text in self.docs)
-        for title in self.bridge_titles():
-            query = build.format(title=title, noun=self._answer_noun())
-            if title in seen_text and title not in self.titles_seen() and query not in self.queries:
+    def seen_text(self) -> str:
+        """All text retrieved so far in the episode."""
+        return " ".join(text for _, text in self.docs)
+
+    def link_to(self, doc: Document) -> str | None:
+        """A name read in the retrieved text that leads to ``doc``, or None.
+
+        The document's own title when the retrieved text mentions it, else the first name of the
+        retrieved text (not one the question has) that the document's title or text contains.
+        """
+        seen = self.seen_text()
+        title = plain_title(doc.title)
+        if mentions(seen, title):
+            return title
+        asked = set(content_tokens(self.question))
+        for name in names_in(seen):
+            if set(content_tokens(name)) <= asked:  # nothing read: the question has it all
+                continue
+            if mentions(title, name) or (" " in name and mentions(doc.text, name)):
+                return name
+        return None
+
+    def next_bridge(self, with_relation: bool) -> str | None:
+        """A query for the next unretrieved bridge document that the retrieved text links to.
+
+        Args:
+            with_relation: Append the question's relation words that the document contains.
+        """
+        for doc in self.bridge_docs():
+            if doc.title in self.titles_seen():
+                continue
+            link = self.link_to(doc)
+            if link is None:
+                continue
+            relation = self.relation_words(doc, besides=link) if with_relation else ""
+            query = f"{link} {relation}".strip()
+            if query not in self.queries:
                 return query
         return None
 
-    def _answer_noun(self) -> str:
-        names = " ".join(self.named_titles()).lower().split()
-        words = [w for w in keywords(self.question) if w.lower() not in names]
-        return words[0] if words else ""
+    def relation_words(self, doc: Document, besides: str = "", most: int = 2) -> str:
+        """The question's rarest non-name words that ``doc`` contains (else its rarest one).
+
+        Args:
+            doc: The document the query aims at.
+            besides: Text the query has already (its words are not repeated).
+            most: Most words returned.
+        """
+        names = name_tokens(self.question) | set(content_tokens(besides))
+        names |= {tok for title in self.named_titles() for tok in content_tokens(title)}
+        forms = term_forms(self.question)
+        tokens = [t for t in forms if t not in names]
+        in_doc = set(content_tokens(_text(doc)))
+        ranked = sorted(tokens, key=lambda t: (t not in in_doc, self.rarity(t)))
+        picked = [t for t in ranked[:most] if t in in_doc] or ranked[:1]
+        return " ".join(forms[t] for t in tokens if t in picked)
 
 
 class VerbatimDemonstrator(Demonstrator):
@@ -128,31 +211,62 @@ class EntityDemonstrator(Demonstrator):
 
 
 class KeywordDemonstrator(Demonstrator):
-    """Searches each named entity with the question's relation word (e.g. ``X born``)."""
+    """Searches the question's rarest few words, one query per document they can reach.
+
+    Rarity is document frequency in the corpus. A supporting document is aimed at when the
+    question names it or one of the question's multi-word names occurs in it; its query keeps
+    the rarest question words that the document contains. A question that reaches none of its
+    documents that way gets one query of its rarest words.
+    """
 
     strategy = "keyword"
 
     def first_queries(self) -> list[str]:
-        """Entity name plus the last non-name content word of the question."""
-        named = self.named_titles()
-        name_words = " ".join(named).lower().split()
-        others = [w for w in keywords(self.question) if w.lower() not in name_words]
-        relation = others[-1] if others else ""
-        return [f"{title} {relation}".strip() for title in named]
+        """One keyword query per reachable supporting document (or one for the question)."""
+        queries = [
+            keyword_query(self.question, self.rarity, among=set(content_tokens(_text(doc))))
+            for doc in self.keyword_targets()
+        ] or [keyword_query(self.question, self.rarity)]
+        return [q for q in dict.fromkeys(queries) if q]
+
+    def keyword_targets(self) -> list[Document]:
+        """Supporting documents the question's names lead to."""
+        named = {d.doc_id for d in self.named_docs()}
+        phrases = [n for n in names_in(self.question) if " " in n]
+        return [
+            d
+            for d in self.support_docs()
+            if d.doc_id in named or any(mentions(_text(d), p) for p in phrases)
+        ]
 
 
 class ReformulationDemonstrator(Demonstrator):
-    """Rephrases the question's relation in new words (``X hometown town``)."""
+    """Looks up each named entity with the question's relation reworded (``X town hometown``).
+
+    The new words are synonyms of the question's relation words (or, failing those, words for
+    what it asks: ``date``, ``person``...) that neither the question nor the text retrieved so
+    far contains, so the query probes vocabulary new to the episode.
+    """
 
     strategy = "reformulation"
+    targets: list[str]
 
     def first_queries(self) -> list[str]:
-        """Entity name plus paraphrases of the question's relation words."""
-        named = self.named_titles()
-        name_words = " ".join(named).lower().split()
-        words = [w.lower() for w in keywords(self.question) if w.lower() not in name_words]
-        paraphrase = " ".join(dict.fromkeys(PARAPHRASES[w] for w in words if w in PARAPHRASES))
-        return [f"{title} {paraphrase}".strip() for title in named]
+        """None: each query is worded when it is issued, against the text seen by then."""
+        self.targets = self.named_titles()
+        return []
+
+    def follow_up(self) -> str | None:
+        """The next named entity plus the reworded relation."""
+        while self.targets:
+            title = self.targets.pop(0)
+            name_words = {w.lower() for t in self.named_titles() for w in t.split()}
+            relation = [w for w in keywords(self.question) if w.lower() not in name_words]
+            seen = set(content_tokens(self.seen_text()))
+            query = " ".join([title, *reword(relation, self.question, avoid=seen)])
+            if query not in self.queries:
+                return query
+        return None
 
 
 class DecompositionDemonstrator(Demonstrator):
@@ -165,12 +279,12 @@ class DecompositionDemonstrator(Demonstrator):
         return self.named_titles()
 
     def follow_up(self) -> str | None:
-        """The bridge entity's name once it appears in retrieved text."""
-        return self._next_bridge("{title}")
+        """The bridge entity's name once the retrieved text leads to it."""
+        return self.next_bridge(with_relation=False)
 
 
 class BridgeDemonstrator(Demonstrator):
-    """Searches the question, then builds a bridge query from the retrieved text."""
+    """Searches the question, then builds bridge queries from the retrieved text."""
 
     strategy = "bridge"
 
@@ -179,8 +293,8 @@ class BridgeDemonstrator(Demonstrator):
         return [self.question]
 
     def follow_up(self) -> str | None:
-        """The bridge entity found in the results plus the question's answer noun."""
-        return self._next_bridge("{title} {noun}")
+        """A bridge name read in the results plus the question's relation words."""
+        return self.next_bridge(with_relation=True)
 
 
 DEMONSTRATORS: dict[str, type[Demonstrator]] = {

@@ -1,25 +1,38 @@
-"""Text heuristics shared by scripted agents: names, keywords, candidate answers.
+"""Text heuristics shared by scripted agents: names, keywords, candidate answers, rewordings.
 
 Scripted agents see only what an LM would: the question and the retrieved text. These
-functions read that text; none of them looks at gold answers or supporting documents.
+functions read that text; none of them looks at gold answers or supporting documents. Term
+rarity is passed in as a function, so a caller may rank terms by corpus document frequency
+(:func:`rarity_from_doc_freq`) or, with no corpus at hand, by :func:`guess_rarity`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 
-from agents.strategies import content_tokens
+from agents.strategies import content_tokens, fold, name_tokens
 
-_NAME = re.compile(r"\b[A-Z][a-z]+(?:[ -][A-Z][a-z]+)*\b")
+Rarity = Callable[[str], float]
+"""Maps a content token to a sort key: lower means rarer (a better search term)."""
+
+# Letters, in any script: an uppercase one, then lowercase (or accented) ones.
+_UPPER = "A-ZÀ-ÖØ-Þ"
+_LOWER = r"[^\W\d_A-Z]"
+_NAME = re.compile(rf"\b[{_UPPER}]{_LOWER}+(?:[ -][{_UPPER}]{_LOWER}+)*\b")
+_WORD = re.compile(r"[^\W_]+")
 _YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d)\b")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
+_DISAMBIGUATION = re.compile(r"\s*\([^()]*\)\s*$")
 # Capitalised words that start questions or sentences without being names.
 _NOT_NAMES = {
     "In",
     "Which",
     "What",
     "Who",
+    "Whom",
+    "Whose",
+    "Why",
     "When",
     "Where",
     "How",
@@ -62,8 +75,265 @@ def names_in(text: str) -> list[str]:
 
 def keywords(text: str) -> list[str]:
     """Content words of ``text`` (stopwords and question words removed), original case kept."""
-    wanted = set(content_tokens(text))
-    return [w for w in re.findall(r"[A-Za-z0-9]+", text) if w.lower() in wanted]
+    return [w for w in _WORD.findall(text) if content_tokens(w)]
+
+
+def plain_title(title: str) -> str:
+    """A document title without its disambiguation (``"Lilu (mythology)"`` -> ``"Lilu"``)."""
+    return _DISAMBIGUATION.sub("", title) or title
+
+
+def mentions(text: str, phrase: str) -> bool:
+    """Whether ``phrase`` occurs in ``text`` as whole words (case-sensitive)."""
+    return bool(phrase) and re.search(rf"(?<!\w){re.escape(phrase)}(?!\w)", text) is not None
+
+
+# --- keyword queries ------------------------------------------------------------------------
+
+
+def term_forms(question: str) -> dict[str, str]:
+    """The question's distinct content tokens, in order, each with its first spelling."""
+    forms: dict[str, str] = {}
+    for word in _WORD.findall(question):
+        for token in content_tokens(word):
+            forms.setdefault(token, word)
+    return forms
+
+
+def rarity_from_doc_freq(doc_freq: Mapping[str, int]) -> Rarity:
+    """Rank terms by document frequency (a term no document has counts as rarest)."""
+    return lambda token: float(doc_freq.get(token, 0))
+
+
+def guess_rarity(question: str) -> Rarity:
+    """Rank terms without a corpus: names and numbers first, then longer words first.
+
+    Longer words are rarer in English (Zipf's law of abbreviation), and names and numbers pick
+    out few documents, so this stands in for document frequency when no corpus is at hand.
+    """
+    names = name_tokens(question)
+
+    def rarity(token: str) -> float:
+        specific = token in names or any(ch.isdigit() for ch in token)
+        return -len(token) - (100.0 if specific else 0.0)
+
+    return rarity
+
+
+def keyword_budget(n_terms: int, max_terms: int = 4) -> int:
+    """How many of a question's ``n_terms`` distinct terms a keyword query keeps.
+
+    Fewer than 80% of them (the labeller calls a query with 80% of the question's terms
+    ``verbatim``), at most ``max_terms``, and at least one.
+    """
+    return max(1, min(max_terms, (4 * n_terms - 1) // 5))
+
+
+def keyword_query(
+    question: str,
+    rarity: Rarity,
+    among: Collection[str] | None = None,
+    max_terms: int = 4,
+) -> str:
+    """A keyword query: the question's rarest few content words, in the question's order.
+
+    The query keeps fewer than 80% of the question's terms (:func:`keyword_budget`), and at
+    least one word that is not a name (a query of names alone is an entity lookup): when every
+    pick is a name, the rarest non-name word is added, or replaces the last pick when the budget
+    is full. Ties go to the earlier word.
+
+    Args:
+        question: The question.
+        rarity: Sort key of a token (lower is rarer).
+        among: Tokens the picks should come from (e.g. the tokens of a target document); all
+            question tokens when None or when no question token is among them.
+        max_terms: Most words in the query.
+
+    Returns:
+        The query, or ``""`` for a question without content words.
+    """
+    forms = term_forms(question)
+    order = {tok: i for i, tok in enumerate(forms)}
+    pool = [t for t in forms if among is None or t in among] or list(forms)
+    ranked = sorted(pool, key=lambda t: (rarity(t), order[t]))
+    picked = ranked[: keyword_budget(len(forms), max_terms)]
+    names = name_tokens(question)
+    others = sorted((t for t in forms if t not in names), key=lambda t: (rarity(t), order[t]))
+    if picked and others and all(t in names for t in picked):
+        # Prefer a non-name word from the pool; add it when the budget allows, else swap.
+        extra = next((t for t in others if t in pool), others[0])
+        if len(picked) < keyword_budget(len(forms), max_terms):
+            picked.append(extra)
+        else:
+            picked[-1] = extra
+    return " ".join(forms[t] for t in forms if t in picked)
+
+
+# --- reformulations -------------------------------------------------------------------------
+
+THESAURUS: dict[str, tuple[str, ...]] = {
+    # people and their lives
+    "born": ("hometown", "birthplace", "birth"),
+    "birth": ("born", "hometown"),
+    "birthplace": ("hometown", "born"),
+    "died": ("death", "deceased"),
+    "die": ("death", "deceased"),
+    "death": ("died", "deceased"),
+    "lived": ("resided", "residence"),
+    "married": ("spouse", "wedding"),
+    "spouse": ("married", "partner"),
+    "wife": ("spouse", "married"),
+    "husband": ("spouse", "married"),
+    "father": ("parent", "dad"),
+    "mother": ("parent", "mom"),
+    "son": ("child", "offspring"),
+    "daughter": ("child", "offspring"),
+    "child": ("offspring", "kid"),
+    "citizen": ("nationality", "citizenship"),
+    "citizenship": ("nationality", "citizen"),
+    "profession": ("occupation", "job"),
+    "occupation": ("profession", "job"),
+    "politician": ("statesman", "legislator"),
+    "president": ("leader", "head"),
+    "leader": ("head", "chief"),
+    "member": ("membership", "affiliated"),
+    "members": ("membership", "lineup"),
+    # organisations and work
+    "company": ("enterprise", "firm", "business"),
+    "firm": ("company", "business"),
+    "founded": ("inception", "established", "creation"),
+    "founder": ("creator", "originator"),
+    "formed": ("established", "formation"),
+    "established": ("founded", "inception"),
+    "created": ("creator", "origin"),
+    "creator": ("originator", "inventor"),
+    "headquartered": ("seat", "base"),
+    "headquarters": ("seat", "base", "offices"),
+    "based": ("headquarters", "base"),
+    "work": ("employment", "job"),
+    "works": ("employment", "job"),
+    "worked": ("employment", "job"),
+    "employs": ("employment", "staff"),
+    "employed": ("employment", "job"),
+    "owns": ("owner", "ownership"),
+    "owned": ("owner", "ownership"),
+    "team": ("club", "squad"),
+    "club": ("team", "squad"),
+    "league": ("competition", "division"),
+    "school": ("academy", "college"),
+    "university": ("college", "campus"),
+    # places
+    "city": ("town", "municipality"),
+    "town": ("city", "municipality"),
+    "country": ("nation", "homeland"),
+    "nation": ("country", "homeland"),
+    "state": ("province", "territory"),
+    "county": ("district", "shire"),
+    "district": ("county", "area"),
+    "region": ("area", "territory"),
+    "area": ("region", "zone"),
+    "located": ("situated", "location", "site"),
+    "location": ("situated", "site"),
+    "place": ("location", "site"),
+    "capital": ("seat", "metropolis"),
+    "border": ("bordering", "adjacent"),
+    "borders": ("bordering", "adjacent"),
+    "continent": ("landmass", "hemisphere"),
+    "population": ("inhabitants", "residents"),
+    "river": ("stream", "waterway"),
+    "language": ("tongue", "dialect"),
+    "religion": ("faith", "creed"),
+    # time and order
+    "year": ("date",),
+    "date": ("year", "time"),
+    "first": ("oldest", "earliest", "initial"),
+    "earlier": ("oldest", "before"),
+    "older": ("elder", "oldest"),
+    "oldest": ("earliest", "eldest"),
+    "last": ("final", "latest"),
+    "largest": ("biggest", "greatest"),
+    "biggest": ("largest", "greatest"),
+    # works and performances
+    "film": ("movie", "picture"),
+    "movie": ("film", "picture"),
+    "song": ("track", "single"),
+    "album": ("record", "release"),
+    "record": ("album", "recording"),
+    "band": ("group", "ensemble"),
+    "group": ("band", "ensemble"),
+    "singer": ("vocalist", "musician"),
+    "performer": ("artist", "musician"),
+    "artist": ("performer", "musician"),
+    "musician": ("performer", "artist"),
+    "actor": ("performer", "star"),
+    "actress": ("performer", "star"),
+    "director": ("filmmaker", "directed"),
+    "directed": ("filmmaker", "director"),
+    "wrote": ("author", "writer"),
+    "written": ("author", "writer"),
+    "author": ("writer", "novelist"),
+    "writer": ("author", "novelist"),
+    "novel": ("book", "fiction"),
+    "book": ("publication", "volume"),
+    "published": ("publisher", "publication"),
+    "released": ("release", "premiere"),
+    "played": ("performed", "portrayed"),
+    "plays": ("performs", "portrays"),
+    "starred": ("cast", "starring"),
+    "composer": ("songwriter", "musician"),
+    "composed": ("composer", "music"),
+    "produced": ("producer", "production"),
+    "developed": ("developer", "development"),
+    "character": ("role", "persona"),
+    "role": ("character", "part"),
+    "television": ("tv", "broadcast"),
+    "series": ("show", "programme"),
+    "magazine": ("periodical", "journal"),
+    "award": ("prize", "honour"),
+    "won": ("winner", "victory"),
+    "win": ("winner", "victory"),
+    "known": ("famous", "called"),
+    "named": ("namesake", "called"),
+    "species": ("organism", "taxon"),
+    "genus": ("taxon", "classification"),
+}
+"""Everyday synonyms of relation words common in multi-hop questions, most natural first."""
+
+# Words naming what a question asks for, by its wh-phrase: a rewording of the question's intent
+# that carries new words even when none of its relation words has a synonym above.
+_ANSWER_TYPES: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = (
+    (re.compile(r"\bhow (many|much)\b|\bnumber of\b", re.I), ("number", "total", "count")),
+    (re.compile(r"\bwhen\b|\b(what|which) (year|date)\b", re.I), ("date", "time", "period")),
+    (re.compile(r"\bwhere\b", re.I), ("location", "place", "site")),
+    (re.compile(r"\bwho(m|se)?\b", re.I), ("person", "individual", "identity")),
+    (re.compile(r".", re.S), ("overview", "profile", "description")),
+)
+
+
+def reword(words: Sequence[str], question: str, avoid: Collection[str] = ()) -> list[str]:
+    """New words for ``words``: a synonym of each, or else what the question asks for.
+
+    A synonym is skipped when the question already has it or it is in ``avoid`` (e.g. the
+    tokens of text already retrieved), so the rewording brings words new to the episode.
+
+    Args:
+        words: Relation words to reword (any case).
+        question: The question (its tokens are never offered as new words).
+        avoid: Tokens not to offer.
+
+    Returns:
+        The new words, in the order of ``words``, without repeats; never empty unless every
+        candidate is avoided.
+    """
+    used = set(content_tokens(question)) | set(avoid)
+    out: list[str] = []
+    for word in words:
+        fresh = [s for s in THESAURUS.get(fold(word), ()) if s not in used and s not in out]
+        out += fresh[:1]
+    if not out:
+        kind = next(types for pattern, types in _ANSWER_TYPES if pattern.search(question))
+        out = [t for t in kind if t not in used][:1]
+    return out
 
 
 def stem(word: str) -> str:

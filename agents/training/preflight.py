@@ -21,7 +21,6 @@ from agents.training.lora import lora_config
 from agents.training.sft import sft_config
 from agents.training.trainer_args import common_args, quiet_libraries, resolve_device
 from corpora import Corpus
-from corpora.records import SPLITS
 
 
 def check_run(cfg: TrainConfig, corpus: Corpus, run_dir: Path) -> None:
@@ -40,10 +39,9 @@ def check_run(cfg: TrainConfig, corpus: Corpus, run_dir: Path) -> None:
         FileNotFoundError: A model path that is not a folder.
     """
     check_model_source(cfg.model.name)
-    counts = {split: len(corpus.split(split)) for split in SPLITS}
-    _check_split(corpus.name, counts, "train", "train", ())
-    _check_split(corpus.name, counts, "eval.split", cfg.eval.split, ("dev", "test"))
-    _check_split(corpus.name, counts, "test.split", cfg.test.split, ("test", "dev"))
+    corpus.require_split("train", None)
+    corpus.require_split(cfg.eval.split, "eval.split", ("dev", "test"))
+    corpus.require_split(cfg.test.split, "test.split", ("test", "dev"))
     _check_rl_prompts(cfg, corpus)
     if cfg.model.lora:
         try:
@@ -52,17 +50,6 @@ def check_run(cfg: TrainConfig, corpus: Corpus, run_dir: Path) -> None:
             raise ValueError(str(err)) from err
     _check_report_to(cfg.report_to)
     _check_trainer_args(cfg, run_dir)
-
-
-def _check_split(corpus: str, counts: dict[str, int], key: str, split: str,
-                 instead: tuple[str, ...]) -> None:
-    if counts.get(split, 0) > 0:
-        return
-    have = ", ".join(f"{name} ({n})" for name, n in counts.items())
-    usable = [name for name in instead if counts[name] > 0]
-    fix = f"set {key}={usable[0]}" if usable else f"add {split!r} questions to the corpus"
-    raise ValueError(f"corpus {corpus!r} has no {split!r} questions; its splits are {have}: "
-                     f"{fix}")
 
 
 def _check_rl_prompts(cfg: TrainConfig, corpus: Corpus) -> None:

@@ -19,6 +19,9 @@ DEFAULT_FILES = (
     "hotpotqa/hotpot_train_sample100.json",
     "hotpotqa/hotpot_dev_distractor_sample200.json",
 )
+#: What to get where the samples are absent (the distractor setting's train and dev files).
+OFFICIAL = ("HotpotQA's hotpot_train_v1.1.json and hotpot_dev_distractor_v1.json "
+            "(hotpotqa.github.io)")
 FIELDS = ("_id", "question", "answer", "supporting_facts", "context")
 
 
@@ -53,7 +56,7 @@ def load_hotpotqa(
             its paragraph (the fact still names the paragraph), a fact listed twice (counted
             once), a missing ``type``, unknown fields such as ``level``.
     """
-    paths = as_paths(path, [data_dir() / name for name in DEFAULT_FILES])
+    paths = as_paths(path, [data_dir() / name for name in DEFAULT_FILES], OFFICIAL)
     pool = DocumentPool()
     questions = QuestionSet()
     for split_name, where, record in records_with_splits(paths, split, dev_fraction):

@@ -17,6 +17,9 @@ DEFAULT_FILES = (
     "musique/musique_ans_train_sample100.jsonl",
     "musique/musique_ans_dev_sample100.jsonl",
 )
+#: What to get where the samples are absent.
+OFFICIAL = ("MuSiQue-Ans's musique_ans_v1.0_train.jsonl and musique_ans_v1.0_dev.jsonl "
+            "(github.com/StonyBrookNLP/musique)")
 FIELDS = ("id", "paragraphs", "question", "question_decomposition", "answer")
 PARAGRAPH_FIELDS = ("idx", "title", "paragraph_text", "is_supporting")
 
@@ -59,7 +62,7 @@ def load_musique(
             null or absent, a number of steps that differs from the number of supporting
             paragraphs, unknown fields.
     """
-    paths = as_paths(path, [data_dir() / name for name in DEFAULT_FILES])
+    paths = as_paths(path, [data_dir() / name for name in DEFAULT_FILES], OFFICIAL)
     pool = DocumentPool()
     questions = QuestionSet()
     skipped = 0

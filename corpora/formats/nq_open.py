@@ -10,12 +10,15 @@ from corpora.formats.fields import check_type, optional, require, text_field
 from corpora.formats.jsonio import Record, iter_records
 from corpora.formats.questions import QuestionSet, answer_tuple, unique_ids
 from corpora.formats.splits import index_splits
-from corpora.formats.textio import PathLike
+from corpora.formats.textio import PathLike, as_paths
 from corpora.paths import data_dir
 from corpora.records import Corpus, Question
 
 #: The shipped sample, relative to ``data_dir()``, loaded when ``path`` is not given.
 DEFAULT_FILE = "nq_open/nq-open-oracle.jsonl.gz"
+#: What to get where the sample is absent: NQ-open with retrieved DPR passages per question.
+OFFICIAL = ("nq-open-oracle.jsonl.gz (NQ-open test with its gold DPR passage, from the "
+            "lost-in-the-middle repository's qa_data) or a file of the same fields")
 FIELDS = ("question", "answers", "ctxs")
 CTX_FIELDS = ("title", "text")
 
@@ -54,7 +57,7 @@ def load_nq_open(
     """
     if max_questions is not None and max_questions < 0:
         raise ValueError(f"max_questions: expected None or >= 0, got {max_questions}")
-    file = path if path is not None else data_dir() / DEFAULT_FILE
+    file = path if path is not None else as_paths(None, [data_dir() / DEFAULT_FILE], OFFICIAL)[0]
     records = list(islice(iter_records(file), max_questions))
     splits = index_splits(len(records), train_fraction, dev_fraction)
     pool = DocumentPool()

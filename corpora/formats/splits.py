@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import dataclasses
+import random
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from corpora.formats.jsonio import Record, iter_records
-from corpora.records import SPLITS
+from corpora.records import SPLITS, Corpus
 
 
 def check_split(split: str, option: str = "split") -> str:
@@ -73,3 +75,43 @@ def records_with_splits(
             file_splits(path, len(records), split, dev_fraction), records, strict=True
         ):
             yield name, where, record
+
+
+def resplit(corpus: Corpus, ratios: Mapping[str, float], seed: int = 0) -> Corpus:
+    """``corpus`` with its questions pooled and dealt anew into splits, by question, seeded.
+
+    For data that comes with one split only (often dev), so that it can train: the questions
+    are shuffled with ``seed`` and cut in the order train, dev, test at the cumulative
+    ``ratios`` (rounded), so the same corpus, ratios and seed always give the same splits.
+
+    Args:
+        corpus: Any corpus; the split each question had is ignored.
+        ratios: ``{"train": 0.6, "dev": 0.2, "test": 0.2}``; a split left out gets nothing.
+            Fractions in [0, 1] that add up to 1.
+        seed: Seed of the shuffle.
+
+    Raises:
+        ValueError: An unknown split name, a ratio outside [0, 1], or ratios not adding up to 1.
+    """
+    if not isinstance(ratios, Mapping):
+        raise ValueError("resplit: expected a mapping of split -> fraction, e.g. "
+                         f"{{train: 0.6, dev: 0.2, test: 0.2}}, got {ratios!r}")
+    for name, value in ratios.items():
+        check_split(name, "resplit")
+        check_fraction(f"resplit.{name}", float(value))
+    total = sum(float(v) for v in ratios.values())
+    if abs(total - 1.0) > 1e-6:
+        raise ValueError(f"resplit: the fractions must add up to 1, got {total:g} "
+                         f"({', '.join(f'{k}: {v}' for k, v in ratios.items())})")
+    order = random.Random(seed).sample(range(len(corpus.questions)), len(corpus.questions))
+    new_split = [""] * len(order)
+    start, cumulative = 0, 0.0
+    for name in SPLITS:  # train, dev, test: the order the cut points are taken in
+        cumulative += float(ratios.get(name, 0.0))
+        end = len(order) if name == SPLITS[-1] else round(len(order) * cumulative)
+        for position in order[start:end]:
+            new_split[position] = name
+        start = end
+    questions = tuple(dataclasses.replace(q, split=s)
+                      for q, s in zip(corpus.questions, new_split, strict=True))
+    return dataclasses.replace(corpus, questions=questions)

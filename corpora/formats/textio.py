@@ -50,9 +50,26 @@ def existing_file(path: PathLike, option: str = "path") -> Path:
     return resolved
 
 
-def as_paths(option: PathOption | None, defaults: Sequence[Path]) -> list[Path]:
-    """Turn a ``path`` option (one path, several, or ``None`` for ``defaults``) into a list."""
+def as_paths(option: PathOption | None, defaults: Sequence[Path], official: str = "") -> list[Path]:
+    """Turn a ``path`` option (one path, several, or ``None`` for ``defaults``) into a list.
+
+    Args:
+        option: The loader's ``path`` option.
+        defaults: The shipped sample files, read when ``option`` is ``None``.
+        official: Which files of the dataset to get instead, named when a sample is missing.
+
+    Raises:
+        FileNotFoundError: ``option`` is ``None`` and a sample file is not there; the message
+            names the official files and the option to set.
+    """
     if option is None:
+        missing = [p for p in defaults if not p.exists()]
+        if missing:
+            raise FileNotFoundError(
+                f"{missing[0]}: the sample data is not here. Get {official or 'the dataset'} "
+                "and point the loader at them with path=<file or [files]> (on the command line "
+                "corpus.path=...), or set $FORKSEARCH_DATA_DIR to a folder holding the samples"
+            )
         return list(defaults)
     if isinstance(option, (str, os.PathLike)):
         return [Path(option)]

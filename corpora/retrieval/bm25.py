@@ -28,6 +28,7 @@ Results (both backends):
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -52,10 +53,17 @@ def _check_params(k1: float, b: float) -> None:
 
 
 def _import_bm25s() -> Any:
+    # bm25s sets its logger to DEBUG when imported, which overrides the application's choice
+    # (a root logger at INFO, as in the CLIs) and prints "Building index from tokens" and the
+    # like on every build; restore the level it had before.
+    logger = logging.getLogger("bm25s")
+    level = logger.level
     try:
         import bm25s
     except ImportError as err:  # pragma: no cover - bm25s is a dependency
         raise ImportError("BM25Retriever needs bm25s: pip install bm25s") from err
+    finally:
+        logger.setLevel(level)
     return bm25s
 
 

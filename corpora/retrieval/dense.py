@@ -90,7 +90,16 @@ def load_encoder(model: str | None = None, device: str | None = None) -> Any:
         raise ImportError(
             "DenseRetriever needs sentence-transformers: pip install sentence-transformers"
         ) from err
-    return SentenceTransformer(_resolve_model(model), device=device)
+    from transformers.utils import logging as hf_logging
+
+    # A small encoder loads in about a second: transformers' "Loading weights" bar is noise.
+    shown = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        return SentenceTransformer(_resolve_model(model), device=device)
+    finally:
+        if shown:
+            hf_logging.enable_progress_bar()
 
 
 class DenseRetriever:

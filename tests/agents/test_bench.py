@@ -136,3 +136,16 @@ def test_cli_rejects_misplaced_keys_in_one_line(tmp_path):
     assert run.returncode != 0
     assert run.stderr.strip() == "forksearch-bench: error: unknown key 'top_k'; did you mean " \
                                  "env.top_k=5?"
+
+
+def test_a_question_budget_is_drawn_across_the_split_not_its_first_questions():
+    import corpora
+    from agents.cli.bench import subset
+
+    questions = corpora.load("synthetic", size="tiny").split("test")
+    assert {q.qtype for q in questions[:13]} == {"attribute"}  # the split is ordered by type
+    picked = subset(questions, 13, seed=0)
+    assert len(picked) == 13 and {q.qtype for q in picked} == {"attribute", "bridge", "comparison"}
+    assert picked == [q for q in questions if q in picked]  # in the split's order
+    assert subset(questions, 13, seed=0) == picked != subset(questions, 13, seed=1)
+    assert subset(questions, None, seed=0) == questions == subset(questions, 999, seed=0)

@@ -19,6 +19,7 @@ from agents.cli.schema import (
     check_overrides,
     compose_config,
     unknown_key,
+    user_conf_dir,
 )
 from agents.training.config import TrainConfig
 
@@ -131,6 +132,31 @@ def test_corpus_options_load(option, require_sample):
         require_sample(option)
     corpus = load_corpus(train_config(f"corpus={option}").corpus)
     assert isinstance(corpus, corpora.Corpus) and corpus.documents and corpus.questions
+
+
+@pytest.mark.parametrize("experiment", GROUPS["experiment"])
+def test_experiments_work_with_any_corpus(experiment, require_sample):
+    require_sample("hotpotqa")
+    cfg = train_config(f"experiment={experiment}", "corpus=hotpotqa")
+    assert cfg.corpus == {"name": "hotpotqa"}  # no synthetic-only option such as size
+    assert load_corpus(cfg.corpus).name == "hotpotqa"
+
+
+def test_outputs_name_a_corpus_after_its_config_file():
+    assert train_config("corpus=template").corpus == {
+        "name": "jsonl", "path": "conf/corpus/example_corpus.jsonl", "label": "template"}
+    assert load_corpus(train_config("corpus=template").corpus).name == "template"
+    # A file named after its loader keeps the loader's name, which says more.
+    assert "label" not in train_config("experiment=smoke").corpus
+    assert load_corpus(train_config("experiment=smoke").corpus).name == "synthetic-tiny-0"
+    assert train_config("corpus=template", "++corpus.label=mine").corpus["label"] == "mine"
+
+
+def test_a_conf_folder_in_the_working_directory_joins_the_search_path(tmp_path):
+    assert user_conf_dir(tmp_path) == []
+    (tmp_path / "conf" / "corpus").mkdir(parents=True)
+    assert user_conf_dir(tmp_path) == [f"hydra.searchpath=['file://{tmp_path / 'conf'}']"]
+    assert user_conf_dir(CONF.parent) == []  # forksearch's own conf is there already
 
 
 def test_corpora_are_loaded_once_per_process():

@@ -9,7 +9,15 @@ from agents.registry import make_agent_policy as make_policy
 from agents.rollout import rollout
 from agents.scripted.baselines import EntityBridgeBaseline, RandomBaseline
 from agents.scripted.demonstrators import DEMONSTRATORS
-from agents.scripted.text import answer_kind, choice_options, extract_answer, names_in
+from agents.scripted.text import (
+    answer_kind,
+    choice_options,
+    extract_answer,
+    keyword_budget,
+    names_in,
+    plain_title,
+    reword,
+)
 from agents.training.config import EnvConfig
 from corpora import make_retriever
 
@@ -35,6 +43,29 @@ def test_names_kinds_and_options():
     assert answer_kind("Who founded Quandex Systems?") == "person"
     assert answer_kind("Who was born first, Ana Lu or Bo Ek?") == "choice"
     assert choice_options("Who was born first, Ana Lu or Bo Ek?") == ["Ana Lu", "Bo Ek"]
+
+
+def test_names_titles_and_keyword_budget_on_real_text():
+    assert names_in("Hugo Rodríguez Romero plays for Whose team?") == ["Hugo Rodríguez Romero"]
+    assert plain_title("Lilu (mythology)") == "Lilu" and plain_title("Rush") == "Rush"
+    # Fewer than 80% of the question's terms (80% is verbatim), at most four, at least one.
+    assert [keyword_budget(n) for n in (1, 2, 3, 4, 5, 6, 12)] == [1, 1, 2, 3, 3, 4, 4]
+
+
+def test_reword_finds_new_words_beyond_the_synthetic_templates():
+    q = "Which film directed by Ana Lu starred the singer of Velora?"
+    assert reword(["film", "directed", "starred", "singer"], q) == [
+        "movie",
+        "filmmaker",
+        "cast",
+        "vocalist",
+    ]
+    # Words already read in the episode are skipped for the next synonym.
+    assert reword(["film"], q, avoid={"movie"}) == ["picture"]
+    # No synonym known: the question's intent is reworded instead.
+    assert reword(["astronaut"], "Who was the first astronaut of Velora?") == ["person"]
+    assert reword([], "How many moons does Velora have?") == ["number"]
+    assert reword([], "When did Velora join?") == ["date"]
 
 
 def test_extract_answer_reads_the_sentence_that_matches_the_question():
