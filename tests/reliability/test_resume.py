@@ -43,7 +43,7 @@ class Kill(BaseException):
     """Stands for SIGKILL: nothing after the raise point runs in the killed process."""
 
 
-#: SFT 12 -> RL 3 (the trigger fires) -> SFT 2 (refresh, replay) -> RL 3; a checkpoint a step.
+#: SFT 20 -> RL 3 (the trigger fires) -> SFT 2 (refresh, replay) -> RL 3; a checkpoint a step.
 #: ``rl.num_iterations=2`` makes every RL generation batch serve two optimizer steps, so a
 #: checkpoint after an odd RL step is taken mid generation batch. Clip-Cov with a band that every
 #: token falls in draws from its random generator at every step; the format penalty gives the
@@ -51,7 +51,7 @@ class Kill(BaseException):
 #: tokens it draws matter. The entropy bonus makes every RL step train.
 OVERRIDES = [
     "experiment=smoke", "env.batch_size=8", "model.max_length=384",
-    "sft.steps=12", "sft.batch_size=6", "rl.num_generations=2", "rl.num_iterations=2",
+    "sft.steps=20", "sft.batch_size=6", "rl.num_generations=2", "rl.num_iterations=2",
     "env.format_penalty=0.1",
     "schedule=diversity_triggered", "schedule.rl_steps=6", "schedule.period=3",
     "schedule.entropy_threshold=99.0", "schedule.refresh_steps=2",
@@ -100,9 +100,9 @@ def test_the_reference_run_has_the_planned_phases(reference: tuple[Path, dict[st
                                                   ) -> None:
     run_dir, summary = reference
     assert [(p["kind"], p["steps"]) for p in summary["phases"]] == [
-        ("sft", 12), ("rl", 3), ("sft", 2), ("rl", 3)]
+        ("sft", 20), ("rl", 3), ("sft", 2), ("rl", 3)]
     rows = _rows(run_dir)
-    assert [r["step"] for r in rows] == list(range(1, 21))
+    assert [r["step"] for r in rows] == list(range(1, 29))
     rl = [r for r in rows if r["phase"] == "rl"]
     assert all(r["clip_cov_fraction"] > 0 and r["grad_norm"] > 0 for r in rl)
     assert any((r.get("reward_std") or 0) > 0 for r in rl)  # some advantages are not 0
@@ -158,7 +158,7 @@ def _at_step(phase: str, step: int) -> Callable[[pytest.MonkeyPatch], list[Train
 #: The kill points, in the order one run meets them (each resumed process is killed at the next).
 POINTS = [
     Point("initialisation: models/init written, no state yet", _trapped(runner, "build_pool")),
-    Point("SFT step 7 of 12 (resumes from checkpoint-6)", _at_step("00-sft", 7)),
+    Point("SFT step 7 of 20 (resumes from checkpoint-6)", _at_step("00-sft", 7)),
     Point("SFT -> RL: last SFT checkpoint committed, its model not saved",
           _trapped(Run, "_finish")),
     Point("SFT -> RL: SFT model saved, not committed", _trapped(Schedule, "finish")),
@@ -198,7 +198,7 @@ def test_killed_at_every_point_then_resumed_ends_as_the_uninterrupted_run(
         cfg = replace(cfg, resume=True)
     summary = _job(cfg, tmp_path)
     rows = _rows(tmp_path)
-    assert [r["step"] for r in rows] == list(range(1, 21))  # each step logged once
+    assert [r["step"] for r in rows] == list(range(1, 29))  # each step logged once
     assert _results(rows, tmp_path) == expected
     assert _results(summary, tmp_path) == _results(ref_summary, ref_dir)
     assert json.loads((tmp_path / "summary.json").read_text()) == summary
