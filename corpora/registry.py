@@ -13,7 +13,7 @@ import dataclasses
 import difflib
 import importlib
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -31,12 +31,15 @@ class Registry:
         entries: The built-in names and their entry points.
         group: A packaging entry-point group whose names installed packages add (a name
             registered here, or built in, wins over a plugin's).
+        shared_options: Options that the caller of ``build`` handles for every entry (named in
+            the error about an unknown option).
     """
 
     def __init__(self, kind: str, entries: Mapping[str, str | EntryPoint],
-                 group: str | None = None) -> None:
+                 group: str | None = None, shared_options: Sequence[str] = ()) -> None:
         self.kind = kind
         self.group = group
+        self.shared_options = tuple(shared_options)
         self._entries = dict(entries)
 
     def _plugins(self) -> dict[str, str]:
@@ -86,11 +89,13 @@ class Registry:
         allowed = [p.name for p in params if p.kind in keyword]
         bad = [option for option in options if option not in allowed]
         if bad and not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-            close = difflib.get_close_matches(bad[0], allowed, n=1)
+            close = difflib.get_close_matches(bad[0], [*allowed, *self.shared_options], n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
+            shared = (f" (and for every {self.kind}: {', '.join(self.shared_options)})"
+                      if self.shared_options else "")
             raise TypeError(
                 f"unknown option{'s' if len(bad) > 1 else ''} {', '.join(map(repr, bad))} for "
-                f"{self.kind} {name!r}; allowed options: {', '.join(allowed)}.{hint}"
+                f"{self.kind} {name!r}; allowed options: {', '.join(allowed)}{shared}.{hint}"
             )
         return target(*args, **options)
 
@@ -116,7 +121,10 @@ def _load(entry_point: str | EntryPoint) -> EntryPoint:
     return target
 
 
-CORPORA = Registry("corpus", group="forksearch.corpora", entries={
+#: Options every corpus takes, handled by ``load`` rather than by its loader.
+SHARED_OPTIONS = ("label", "resplit", "resplit_seed")
+
+CORPORA = Registry("corpus", group="forksearch.corpora", shared_options=SHARED_OPTIONS, entries={
     "synthetic": "corpora.synthetic:load_synthetic",
     "jsonl": "corpora.formats.jsonl:load_jsonl",
     "flashrag": "corpora.formats.flashrag:load_flashrag",
@@ -147,10 +155,6 @@ def available() -> list[str]:
     return CORPORA.names()
 
 
-#: Options every corpus takes, handled here rather than by its loader.
-SHARED_OPTIONS = ("label", "resplit", "resplit_seed")
-
-
 def load(name: str, *, label: str | None = None, resplit: Mapping[str, float] | None = None,
          resplit_seed: int = 0, **options: Any) -> Corpus:
     """Load a corpus by registered name or ``"module:function"`` name (see ``Registry.build``).
@@ -164,12 +168,7 @@ def load(name: str, *, label: str | None = None, resplit: Mapping[str, float] | 
         resplit_seed: Seed of that shuffle.
         **options: The loader's own keyword arguments, checked against its signature.
     """
-    try:
-        corpus = CORPORA.build(name, **options)
-    except TypeError as err:
-        if not str(err).startswith("unknown option"):
-            raise
-        raise TypeError(f"{err} Every corpus also takes: {', '.join(SHARED_OPTIONS)}.") from None
+    corpus = CORPORA.build(name, **options)
     if not isinstance(corpus, Corpus):
         raise TypeError(f"corpus loader {name!r} returned {type(corpus).__name__}, "
                         "expected a corpora.Corpus")

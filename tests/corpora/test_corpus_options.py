@@ -62,10 +62,12 @@ def test_every_loader_takes_resplit_and_label() -> None:
 
 
 def test_an_option_no_loader_takes_lists_the_loaders_and_the_shared_options() -> None:
-    with pytest.raises(TypeError, match=r"allowed options: size, seed, twin_fraction, holdout\. "
-                                        r"Did you mean 'size'\? Every corpus also takes: label, "
-                                        r"resplit, resplit_seed"):
+    with pytest.raises(TypeError, match=r"allowed options: size, seed, twin_fraction, holdout "
+                                        r"\(and for every corpus: label, resplit, resplit_seed\)\."
+                                        r" Did you mean 'size'\?"):
         corpora.load("synthetic", sise="tiny")
+    with pytest.raises(TypeError, match=r"Did you mean 'resplit'\?"):
+        corpora.load("synthetic", resplitt={"train": 1.0})
 
 
 def test_a_loader_that_returns_no_corpus_is_named() -> None:
