@@ -94,9 +94,38 @@ class IndexConfig:
     cache_dir: str | None = None
 
 
+@dataclass
+class AnalyzeConfig:
+    """A ``forksearch-analyze`` job: where the learning signal of a run (or a sweep) went.
+
+    Attributes:
+        run_dir: A run directory of ``forksearch-train``, or a sweep directory holding several.
+        trajectories: Test episodes in the fixed batch (token entropies, gradient shares).
+        top_fraction: Share of agent tokens, by entropy, that count as forking tokens.
+        shown: Episodes rendered token by token in ``analysis.html``.
+        top_strings: Most frequent forking-token strings listed.
+        progress: Show a progress bar.
+    """
+
+    run_dir: str = "???"
+    trajectories: int = 64
+    top_fraction: float = 0.2
+    shown: int = 6
+    top_strings: int = 30
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.top_fraction < 1.0:
+            raise ValueError(f"top_fraction: expected a share in (0, 1), got {self.top_fraction}")
+        for name in ("trajectories", "shown", "top_strings"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: expected at least 1, got {getattr(self, name)}")
+
+
 ConfigStore.instance().store(name="train_schema", node=TrainConfig)
 ConfigStore.instance().store(name="bench_schema", node=BenchConfig)
 ConfigStore.instance().store(name="index_schema", node=IndexConfig)
+ConfigStore.instance().store(name="analyze_schema", node=AnalyzeConfig)
 
 
 @functools.cache

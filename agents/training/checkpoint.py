@@ -98,6 +98,8 @@ class RunState:
         complete: Whether the whole schedule has run.
         elapsed_s: Wall time of the run up to this commit, summed over its processes (a killed
             process's time after its last commit is lost).
+        kept_models: Earlier models kept besides ``model`` (the initial one and each finished
+            phase's, with ``keep_phase_models``), in order: ``forksearch-analyze`` compares them.
         version: Format version of this file.
     """
 
@@ -110,6 +112,7 @@ class RunState:
     replay: dict[str, Any] | None = None
     complete: bool = False
     elapsed_s: float = 0.0
+    kept_models: list[str] = field(default_factory=list)
     version: int = STATE_VERSION
 
     @property
@@ -121,7 +124,7 @@ class RunState:
 
     def referenced(self) -> set[str]:
         """Relative paths of every file or folder this state needs."""
-        paths = {self.model, self.pool}
+        paths = {self.model, self.pool, *self.kept_models}
         if self.phase is not None and self.phase.checkpoint:
             paths.add(self.phase.checkpoint)
         if self.replay is not None and self.replay.get("candidates"):

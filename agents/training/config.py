@@ -271,6 +271,9 @@ class TrainConfig:
         eval: Held-out evaluation during training.
         test: The final evaluation of the trained model (``summary.json``).
         save_steps: Checkpoint every this many optimizer steps (and at each phase's end).
+        keep_phase_models: Keep the initial model and every phase's final model (for
+            ``forksearch-analyze``'s parameter-update sparsity), not only the latest; ``false``
+            saves disk with large models.
         resume: Continue the run in the run directory from its last checkpoint.
         report_to: ``transformers`` logging integrations (``tensorboard``, ``wandb``...).
         progress: Show progress bars.
@@ -289,6 +292,7 @@ class TrainConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     test: TestConfig = field(default_factory=TestConfig)
     save_steps: int = 10
+    keep_phase_models: bool = True
     resume: bool = False
     report_to: list[str] = field(default_factory=lambda: ["tensorboard"])
     progress: bool = True

@@ -259,6 +259,8 @@ class Run:
         }
         self.schedule.finish(phase.kind, phase.steps)
         self.state.finished.append(phase)
+        if self.cfg.keep_phase_models:
+            self.state.kept_models.append(self.state.model)
         self.state.phase, self.state.model, self.state.trigger = None, rel, None
         self._commit()
         log.info("phase %s done: %s", phase.name, {k: phase.summary.get(k) for k in

@@ -1,12 +1,12 @@
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from agents.cli.analyze import analyze
 from agents.cli.report import METRICS, aggregate, find_runs
 from agents.cli.report import main as report_main
+from agents.cli.schema import AnalyzeConfig, compose_config
 
 SUMMARY_FIELDS = set(METRICS)
 PLOTS = (
@@ -17,22 +17,6 @@ PLOTS = (
 )
 
 
-def train(*overrides, cwd=None):
-    return subprocess.run(
-        [sys.executable, "-m", "agents.cli.train", *overrides],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        cwd=cwd,
-    )
-
-
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("smoke")
-    result = train("experiment=smoke", f"hydra.run.dir={run_dir}")
-    assert result.returncode == 0, result.stderr[-3000:]
-    return run_dir, result.stdout
 
 
 def test_smoke_run_writes_the_run_directory(smoke_run):
@@ -87,8 +71,8 @@ SHORTER = ["sft.steps=3", "schedule.rl_steps=2", "schedule.period=1", "schedule.
 
 @pytest.mark.parametrize("overrides", [SHORTER, pytest.param([], marks=pytest.mark.slow)],
                          ids=["shortened", "as_documented"])
-def test_sweep_of_four_jobs_and_its_report(tmp_path, overrides, capsys):
-    result = train("-m", "experiment=smoke", "algorithm=grpo,clip_cov", "seed=0,1", *overrides,
+def test_sweep_of_four_jobs_its_report_and_analysis(tmp_path, overrides, capsys, train_cli):
+    result = train_cli("-m", "experiment=smoke", "algorithm=grpo,clip_cov", "seed=0,1", *overrides,
                    f"hydra.sweep.dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-3000:]
     assert len(find_runs(tmp_path)) == 4
@@ -99,3 +83,13 @@ def test_sweep_of_four_jobs_and_its_report(tmp_path, overrides, capsys):
     assert sorted(r["config"] for r in rows) == ["algorithm=clip_cov", "algorithm=grpo"]
     assert all(r["runs"] == 2 and r["test_em_std"] is not None for r in rows)
     assert (tmp_path / "report.md").exists()
+    # forksearch-analyze on the sweep directory: one section per run.
+    out = tmp_path / "analysis"
+    analyze(compose_config("analyze", AnalyzeConfig, [f"run_dir={tmp_path}", "progress=false",
+                                                       "trajectories=8", "shown=2"]), out)
+    analysis = json.loads((out / "analysis.json").read_text())
+    assert sorted(run["run"] for run in analysis["runs"]) == sorted(
+        str(p.relative_to(tmp_path)) for p in find_runs(tmp_path))
+    assert all(len(run["sparsity"]) == 4 for run in analysis["runs"])  # SFT, RL, SFT, RL
+    assert analysis["runs"][0]["run"].replace("/", "_") in {p.name for p in out.iterdir()}
+    assert (out / "analysis.html").read_text().count('class="run"') >= 4

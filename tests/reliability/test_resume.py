@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 from transformers import TrainerCallback
 
+from agents.analysis.run import Settings, analyze_run, read_run
 from agents.cli.schema import compose_config
 from agents.cli.train import write_summary
 from agents.training import resume, runner
@@ -203,6 +204,12 @@ def test_killed_at_every_point_then_resumed_ends_as_the_uninterrupted_run(
     assert _results(summary, tmp_path) == _results(ref_summary, ref_dir)
     assert json.loads((tmp_path / "summary.json").read_text()) == summary
     assert summary["wall_time_s"] > committed > 0
+    # Every phase's model was kept, and forksearch-analyze finds what it finds on the reference.
+    analysed = [analyze_run(read_run(d), d / "analysis", Settings(trajectories=4, shown=1))[0]
+                for d in (tmp_path, ref_dir)]
+    assert analysed[0]["models"] == ["init", "00-sft", "01-rl", "02-sft", "03-rl"]
+    for key in ("models", "per_model", "law", "planning", "sparsity"):
+        assert analysed[0][key] == analysed[1][key], key
 
 
 def test_a_run_killed_while_it_initialises_starts_again(tmp_path: Path) -> None:

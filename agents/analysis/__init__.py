@@ -1,0 +1,1 @@
+"""Analyses of training runs: where the learning signal concentrates (forksearch-analyze)."""
