@@ -128,3 +128,20 @@ def load_jsonl(path: str | Path) -> list[Trajectory]:
                 raise ValueError(f"{path}:{lineno}: unknown trajectory fields {sorted(unknown)}")
             out.append(Trajectory(**record, tokens=TokenRecord(**tokens)))
     return out
+
+
+def spread_sample(trajectories: Sequence[Trajectory], max_episodes: int) -> list[Trajectory]:
+    """All episodes of questions picked evenly across ``trajectories``, at most ``max_episodes``.
+
+    Splits are often ordered by question type (the synthetic world lists its 1-hop questions
+    first), so the first episodes would show one type only; evenly spaced questions show them
+    all. Every episode of a picked question is kept, so its group of samples stays whole.
+    """
+    groups: dict[str, list[Trajectory]] = {}
+    for trajectory in trajectories:
+        groups.setdefault(trajectory.qid, []).append(trajectory)
+    qids = list(groups)
+    per_question = max(len(g) for g in groups.values()) if groups else 1
+    n = min(len(qids), max(1, max_episodes // per_question))
+    picked = [qids[i * len(qids) // n] for i in range(n)] if qids else []
+    return [t for qid in picked for t in groups[qid]][:max_episodes]

@@ -7,6 +7,7 @@ finished run, also one that was killed and resumed.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections import Counter
@@ -31,7 +32,7 @@ from agents.analysis.tokens import (
 from agents.build import load_model
 from agents.training.checkpoint import PhaseRecord, load_state
 from agents.training.config import ModelConfig
-from agents.trajectory import Trajectory, load_jsonl
+from agents.trajectory import Trajectory, load_jsonl, spread_sample
 
 #: Token kinds of agent tokens, in the order tables list them.
 AGENT_KINDS = ("query", "answer", "tag", "think", "other")
@@ -135,7 +136,7 @@ def analyze_run(files: RunFiles, out_dir: Path, settings: Settings,
     out_dir.mkdir(parents=True, exist_ok=True)
     notes: list[str] = []
     images: list[tuple[str, Path]] = []
-    batch = files.trajectories[: settings.trajectories]
+    batch = spread_sample(files.trajectories, settings.trajectories)
     section: dict[str, Any] = {"run_dir": str(files.run_dir),
                                "models": [name for name, _ in files.models],
                                "trajectories": len(batch)}
@@ -173,7 +174,8 @@ def analyze_run(files: RunFiles, out_dir: Path, settings: Settings,
     section["planning"] = _planning(steps)
     section["sparsity"] = _sparsity(files, tick)
     if section["sparsity"]:
-        images.append(("Share of parameters each phase left unchanged.",
+        images.append(("Share of parameters each phase changed (at all, and by more than 1e-5 "
+                       "relative).",
                        plots.plot_sparsity(section["sparsity"], out_dir / "sparsity.png")))
     else:
         notes.append("fewer than two saved models of consecutive phases (keep_phase_models="
@@ -336,7 +338,9 @@ def _headline(summary: dict[str, Any] | None) -> dict[str, Any]:
 
 def _fmt(value: Any) -> Any:
     if isinstance(value, float):
-        return f"{value:.3f}" if math.isfinite(value) else "n/a"
+        if not math.isfinite(value):
+            return "n/a"
+        return f"{value:.1e}" if 0 < abs(value) < 5e-4 else f"{value:.3f}"
     return "n/a" if value is None else value
 
 
@@ -355,9 +359,13 @@ def _tables(section: dict[str, Any]) -> list[tuple[str, list[str], list[list[Any
              for m in section["per_model"]]))
     forking = section.get("forking")
     if forking:
-        tables.append((f"The {len(forking['top_strings'])} most frequent forking-token strings "
-                       f"(entropy above {forking['threshold']:.2f} nats).", ["token", "count"],
-                       [[s, n] for s, n in forking["top_strings"]]))
+        pairs = forking["top_strings"]
+        rows = (len(pairs) + 2) // 3  # three columns of (token, count), read down
+        tables.append((f"The {len(pairs)} most frequent forking-token strings (entropy above "
+                       f"{forking['threshold']:.2f} nats), most frequent first, read down.",
+                       ["token", "count"] * 3,
+                       [[x for j in range(i, len(pairs), rows) for x in pairs[j]]
+                        for i in range(rows)]))
     law = section["law"]
     fits = [(p, f) for p, f in law["phases"].items()] + [("whole run", law["run"])]
     tables.append(("Fits of R = -a·exp(H) + b (H: mean token entropy of an RL batch, R: its "
@@ -388,13 +396,18 @@ def _tables(section: dict[str, Any]) -> list[tuple[str, list[str], list[list[Any
 def _views(batch: Sequence[Trajectory], scores: Sequence[TokenScores],
            kinds: Sequence[Sequence[str]], tokenizer: Any, threshold: float,
            shown: int) -> list[TrajectoryView]:
-    """The first ``shown`` episodes of distinct questions, token by token."""
-    views: list[TrajectoryView] = []
+    """``shown`` episodes of distinct questions, taking question types in turn, token by token."""
+    firsts: dict[str, list[int]] = {}  # question type -> first episode of each of its questions
     seen: set[str] = set()
-    for trajectory, score, kind in zip(batch, scores, kinds, strict=True):
-        if trajectory.qid in seen or len(views) >= shown:
-            continue
-        seen.add(trajectory.qid)
+    for i, trajectory in enumerate(batch):
+        if trajectory.qid not in seen:
+            seen.add(trajectory.qid)
+            firsts.setdefault(trajectory.qtype, []).append(i)
+    order = [i for column in itertools.zip_longest(*firsts.values()) for i in column
+             if i is not None][:shown]
+    views: list[TrajectoryView] = []
+    for i in sorted(order):
+        trajectory, score, kind = batch[i], scores[i], kinds[i]
         texts = _token_texts(tokenizer, trajectory.tokens.completion_ids)
         segments: list[list[TokenView]] = []
         for i, (text, k) in enumerate(zip(texts, kind, strict=True)):

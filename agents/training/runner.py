@@ -42,7 +42,7 @@ from agents.training.preflight import check_run
 from agents.training.schedule import EntropyTrigger, Schedule
 from agents.training.sft import run_sft
 from agents.training.trainer_args import common_args, quiet_libraries, resolve_device
-from agents.trajectory import load_jsonl, save_jsonl
+from agents.trajectory import load_jsonl, save_jsonl, spread_sample
 from corpora.atomic import publish
 
 log = logging.getLogger(__name__)
@@ -269,7 +269,8 @@ class Run:
     def test(self) -> dict[str, Any]:
         """Episodes of the final model on ``cfg.test``'s split: accuracy, pass@k, diversity.
 
-        The first 200 episodes go to ``test_trajectories_sample.jsonl``.
+        200 episodes, of questions spread over the split, go to
+        ``test_trajectories_sample.jsonl``.
         """
         test = self.cfg.test
         model, tokenizer = load_model(str(self.run_dir / self.state.model), self.cfg.model)
@@ -277,7 +278,7 @@ class Run:
         qids = [q.qid for q in self.corpus.split(test.split)][: test.max_questions]
         batch = make_envs(self.corpus, self.retriever, self.cfg.env, test.split)
         episodes = rollout(policy, batch, qids, samples=test.samples, progress=self.cfg.progress)
-        save_jsonl(episodes[:200], self.run_dir / "test_trajectories_sample.jsonl")
+        save_jsonl(spread_sample(episodes, 200), self.run_dir / "test_trajectories_sample.jsonl")
         return summarize(episodes, k=test.samples, seed=self.cfg.seed)
 
     def summary(self) -> dict[str, Any]:

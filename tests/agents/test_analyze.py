@@ -59,3 +59,16 @@ def test_a_directory_without_runs_is_one_line(tmp_path):
                          text=True, timeout=300)
     assert run.returncode == 2
     assert run.stderr.startswith(f"forksearch-analyze: error: {tmp_path}: no forksearch run")
+
+
+def test_a_spread_sample_keeps_whole_groups_of_questions_from_every_part():
+    from agents.trajectory import Trajectory, spread_sample
+
+    episodes = [Trajectory(qid=f"q{i:02d}", question="?", agent="a", sample=s,
+                           qtype="attribute" if i < 10 else "bridge")
+                for i in range(20) for s in range(4)]
+    picked = spread_sample(episodes, 16)
+    assert [t.qid for t in picked[::4]] == ["q00", "q05", "q10", "q15"]  # evenly spaced
+    assert all([t.sample for t in picked[i:i + 4]] == [0, 1, 2, 3] for i in range(0, 16, 4))
+    assert {t.qtype for t in picked} == {"attribute", "bridge"}
+    assert spread_sample(episodes, 1000) == episodes and spread_sample([], 5) == []
