@@ -117,6 +117,6 @@ def plot_sparsity(transitions: Sequence[Mapping[str, Any]], path: Path) -> Path:
     ax.set_xticks(x, names, rotation=20, ha="right")
     ax.set_ylim(0, 1)
     ax.set_ylabel("share of parameters")
-    ax.set_title("Parameters each phase updated (sparse updates: short bars)")
+    ax.set_title("Parameters each phase updated")
     ax.legend(frameon=False, fontsize=8, loc="lower right")
     return _save(fig, path)

@@ -262,17 +262,25 @@ def _forking(batch: Sequence[Trajectory], scores: Sequence[TokenScores],
 
 
 def _law(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Fits of R = -a exp(H) + b to (token entropy, batch reward) per RL phase and overall."""
+    """Fits of R = -a exp(H) + b to (token entropy, batch reward) per RL phase and overall.
+
+    A point per generation batch: with ``rl.num_iterations`` > 1 several optimizer steps log the
+    same batch's entropy and reward, which would count it several times.
+    """
     rl = [r for r in rows if r.get("phase") == "rl" and r.get("entropy_all") is not None
           and r.get("reward") is not None]
     points: dict[str, list[list[float]]] = {}
     for row in rl:
-        points.setdefault(_phase_name(row), []).append([row["entropy_all"], row["reward"]])
+        phase = points.setdefault(_phase_name(row), [])
+        point = [row["entropy_all"], row["reward"]]
+        if not phase or phase[-1] != point:  # steps that reuse one generation batch: one point
+            phase.append(point)
     fits = {}
     for phase, pts in points.items():
         fit = fit_entropy_law([p[0] for p in pts], [p[1] for p in pts])
         fits[phase] = None if fit is None else fit.as_dict()
-    overall = fit_entropy_law([r["entropy_all"] for r in rl], [r["reward"] for r in rl])
+    every = [p for pts in points.values() for p in pts]
+    overall = fit_entropy_law([p[0] for p in every], [p[1] for p in every])
     return {"points": points, "phases": fits,
             "run": None if overall is None else overall.as_dict()}
 
