@@ -70,6 +70,9 @@ def _print_headline(console: Console, section: dict[str, Any]) -> None:
     if fit:
         lines.append(f"  entropy law: R = -{fit['a']:.3g}·exp(H) + {fit['b']:.3g} "
                      f"(R² {fit['r2']:.2f}, ceiling {fit['ceiling']:.3f})")
+    else:
+        batches = sum(len(p) for p in section["law"]["points"].values())
+        lines.append(f"  entropy law: {batches} RL generation batches, too few to fit (3 needed)")
     for phase in section["sparsity"]:
         lines.append(f"  {phase['phase']}: {phase['overall']['unchanged']:.3f} of parameters "
                      "unchanged")
