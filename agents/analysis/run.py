@@ -271,10 +271,10 @@ def _law(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
           and r.get("reward") is not None]
     points: dict[str, list[list[float]]] = {}
     for row in rl:
-        phase = points.setdefault(_phase_name(row), [])
+        batches = points.setdefault(_phase_name(row), [])
         point = [row["entropy_all"], row["reward"]]
-        if not phase or phase[-1] != point:  # steps that reuse one generation batch: one point
-            phase.append(point)
+        if not batches or batches[-1] != point:  # steps that reuse one generation batch
+            batches.append(point)
     fits = {}
     for phase, pts in points.items():
         fit = fit_entropy_law([p[0] for p in pts], [p[1] for p in pts])
