@@ -112,8 +112,8 @@ def _load(entry_point: str | EntryPoint) -> EntryPoint:
         # A missing dependency inside an existing module keeps its own error.
         if err.name is None or not f"{module_name}.".startswith(f"{err.name}."):
             raise
-        raise ValueError(f"entry point {entry_point!r}: no module {err.name!r}; "
-                         f"{_SPELLING}") from err
+        raise ValueError(f"entry point {entry_point!r}: no module {err.name!r} in the working "
+                         f"directory or the installed packages; {_SPELLING}") from err
     target = getattr(module, attribute, None)
     if not callable(target):
         raise ValueError(f"entry point {entry_point!r}: module {module_name!r} has no callable "

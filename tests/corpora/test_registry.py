@@ -109,7 +109,8 @@ def test_unknown_names_and_options_get_close_matches():
     with pytest.raises(TypeError, match=r"unknown option 'prefx' for thing 'indent'; allowed "
                                         r"options: text, prefix, predicate\. Did you mean"):
         registry.build("indent", "a", prefx="> ")
-    with pytest.raises(ValueError, match=r"no module 'textwrapp'; spell an entry point"):
+    with pytest.raises(ValueError, match=r"no module 'textwrapp' in the working directory or the "
+                                         r"installed packages; spell an entry point"):
         registry.resolve("textwrapp:fill")
     with pytest.raises(ValueError, match="'textwrap' has no callable 'fil'; spell"):
         registry.resolve("textwrap:fil")

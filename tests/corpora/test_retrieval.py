@@ -1,9 +1,14 @@
+import importlib.util
 import json
 import math
 import os
+import subprocess
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -241,6 +246,136 @@ def test_corpus_without_indexable_text():
         assert RankBM25Retriever(corpus).search(["anything"], 3) == [[]]
 
 
+# --- the streamed bm25 build ---------------------------------------------------------------------
+
+BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "retrieval.py"
+
+
+def _benchmark_module():
+    spec = importlib.util.spec_from_file_location("retrieval_benchmark", BENCHMARK)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _bm25s_index(corpus: Corpus):
+    """The index as ``BM25Retriever`` built it before the streamed build: bm25s on token lists."""
+    from corpora.retrieval.bm25 import BM25S_METHOD, _import_bm25s
+
+    model = _import_bm25s().BM25(k1=1.5, b=0.75, method=BM25S_METHOD)
+    model.index([tokenize(document_text(d)) for d in corpus.documents], show_progress=False)
+    return model
+
+
+def _columns(vocab, scores):
+    indptr = scores["indptr"]
+    return {
+        token: (
+            scores["indices"][indptr[c] : indptr[c + 1]].tolist(),
+            scores["data"][indptr[c] : indptr[c + 1]].tobytes(),  # bit for bit
+        )
+        for token, c in vocab.items()
+        if token != ""  # bm25s adds an empty token with no column
+    }
+
+
+@pytest.fixture(scope="module")
+def generated():
+    corpus, queries = _benchmark_module().make_corpus(3000, seed=1, vocab_size=20_000)
+    # Documents without indexable text, at the start, in the middle and at the end.
+    blank = [
+        Document(f"b{i}", "The", "of the") if i % 2 else Document(f"b{i}", "", "") for i in range(4)
+    ]
+    docs = (blank[0], *corpus.documents[:1500], *blank[1:3], *corpus.documents[1500:], blank[3])
+    return Corpus("generated", docs), queries[:300]
+
+
+@pytest.mark.parametrize("chunk_docs", [1, 7, 1000, 100_000])
+def test_streamed_build_equals_bm25s_index_bit_for_bit(generated, chunk_docs):
+    from corpora.retrieval.bm25 import build_bm25_arrays
+
+    corpus, _ = generated
+    old = _bm25s_index(corpus)
+    new = build_bm25_arrays(iter(corpus.documents), k1=1.5, b=0.75, chunk_docs=chunk_docs)
+    assert new.num_docs == len(corpus.documents) == old.scores["num_docs"]
+    assert new.data.dtype == np.float32 and new.indices.dtype == np.int32
+    assert new.indptr.dtype == np.int64
+    new_scores = {"data": new.data, "indices": new.indices, "indptr": new.indptr}
+    assert _columns(new.vocab, new_scores) == _columns(old.vocab_dict, old.scores)
+
+
+@pytest.mark.parametrize("which", ["generated", "synthetic-small"])
+def test_bm25_hits_identical_to_bm25s_token_list_build(generated, which):
+    from corpora.retrieval.ranking import hits_at, top_k_positions
+
+    if which == "generated":
+        corpus, queries = generated
+    else:
+        corpus = corpora.load("synthetic", size="small")
+        queries = [q.question for q in corpus.questions]
+    old = _bm25s_index(corpus)
+    doc_ids = [d.doc_id for d in corpus.documents]
+    want = []
+    for query in queries:
+        token_ids = old.get_tokens_ids(tokenize(query))
+        scores = old.get_scores_from_ids(token_ids)
+        want.append(hits_at(top_k_positions(scores, 10, positive_only=True), scores, doc_ids))
+    assert BM25Retriever(corpus, cache=False).search(queries, 10) == want
+
+
+def test_bm25_cached_index_is_memory_mapped_with_identical_hits(generated, tmp_path):
+    corpus, queries = generated
+    built = BM25Retriever(corpus, cache_dir=tmp_path)
+    loaded = BM25Retriever(corpus, cache_dir=tmp_path)
+    assert (built.cache_status, loaded.cache_status) == ("built", "loaded")
+    for name in ("data", "indices", "indptr"):
+        assert isinstance(loaded._model.scores[name], np.memmap)
+        assert not isinstance(built._model.scores[name], np.memmap)
+    assert loaded.search(queries, 10) == built.search(queries, 10)
+    assert loaded.search(queries, 10)[0]  # the queries do find documents
+
+
+def test_bm25_build_streams_documents_and_keeps_no_token_lists(generated, monkeypatch):
+    from corpora.retrieval import bm25
+
+    corpus, queries = generated
+    calls = []
+    monkeypatch.setattr(bm25, "tokenize", lambda text: calls.append(1) or tokenize(text))
+    arrays = bm25.build_bm25_arrays(
+        (d for d in corpus.documents), k1=1.5, b=0.75, chunk_docs=100
+    )  # a one-shot generator is enough: one pass, one tokenization per document
+    assert len(calls) == len(corpus.documents)
+    monkeypatch.undo()
+    r = BM25Retriever(corpus, cache=False)
+    held = list(vars(r).values()) + list(vars(r._model).values())
+    # Nothing per document but the ids; no token lists (bm25s' own index keeps none either).
+    for value in held:
+        if isinstance(value, (list, tuple)) and value:
+            assert not isinstance(value[0], (list, tuple)), type(value[0])
+    assert not hasattr(r._model, "corpus_tokens")
+    assert isinstance(arrays.vocab, dict) and type(arrays.vocab) is dict
+    assert r.search(queries[:5], 3) == BM25Retriever(corpus, cache=False).search(queries[:5], 3)
+
+
+def test_retrieval_benchmark_runs_small():
+    out = subprocess.run(
+        [sys.executable, str(BENCHMARK), "--docs", "2000", "--queries", "50"]
+        + ["--batch-queries", "128", "--rank-bm25-queries", "10"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["docs"] == 2000
+    assert result["bm25"]["mmap_hits_identical"] is True
+    assert result["top1_agreement"] >= 0.9
+    for backend in ("bm25", "bm25s", "rank_bm25"):
+        assert result[backend]["p50_ms"] > 0 and result[backend]["build_s"] >= 0
+    assert result["bm25"]["cached_load_rss_mb"] is not None
+    assert "bm25" in out.stdout and "acceptance" in result
+
+
 # --- the index cache ---------------------------------------------------------------------------
 
 
@@ -249,12 +384,12 @@ def _entries(root):
 
 
 def test_bm25_cache_loads_without_rebuilding(tmp_path, monkeypatch):
-    import bm25s
+    from corpora.retrieval import bm25
 
     builds = []
-    original = bm25s.BM25.index
+    original = bm25.build_bm25_arrays
     monkeypatch.setattr(
-        bm25s.BM25, "index", lambda self, *a, **kw: builds.append(1) or original(self, *a, **kw)
+        bm25, "build_bm25_arrays", lambda *a, **kw: builds.append(1) or original(*a, **kw)
     )
 
     first = BM25Retriever(TINY, cache_dir=tmp_path)
