@@ -20,7 +20,7 @@ import numpy as np
 
 from agents.analysis import plots
 from agents.analysis.html import RunReport, TokenView, TrajectoryView
-from agents.analysis.law import fit_entropy_law
+from agents.analysis.law import LawFit, fit_entropy_law
 from agents.analysis.sparsity import load_state_dict, update_sparsity
 from agents.analysis.tokens import (
     TokenScores,
@@ -163,7 +163,7 @@ def analyze_run(files: RunFiles, out_dir: Path, settings: Settings,
     section["law"] = _law(files.rows)
     if section["law"]["points"]:
         images.append(("Batch reward against token entropy along the RL phases; lines: fits of "
-                       "R = -a·exp(H) + b.", _law_plot(files.rows, section["law"], out_dir)))
+                       "R = -a·exp(H) + b.", _law_plot(section["law"], out_dir)))
     else:
         notes.append("no RL steps in metrics.jsonl: no entropy-performance fit")
     steps = [r for r in files.rows if r.get("entropy_query") is not None]
@@ -197,14 +197,16 @@ def _per_model(files: RunFiles, batch: Sequence[Trajectory], settings: Settings,
     advantages = group_advantages(batch)
     records = [t.tokens for t in batch]
     rows, final = [], None
+    kinds: list[list[str]] | None = None
     for name, folder in files.models:
         model, tokenizer = load_model(str(folder), files.model_config)
         model.eval()
+        if kinds is None:  # the saved models of a run share one tokenizer
+            kinds = [token_kinds(tokenizer, r) for r in records]
         scores = score_tokens(model, records)
         tick(f"{name}: token entropies")
         grad = gradient_share(model, records, advantages, settings.top_fraction, scores=scores)
         tick(f"{name}: gradient share")
-        kinds = [token_kinds(tokenizer, r) for r in records]
         rows.append({"model": name, **_kind_means(scores, kinds), "gradient": grad})
         final = (tokenizer, scores, kinds)
         del model
@@ -289,12 +291,15 @@ def _phase_name(row: dict[str, Any]) -> str:
     return f"{row['phase_index']:02d}-{row['phase']}"
 
 
-def _law_plot(rows: Sequence[dict[str, Any]], law: dict[str, Any], out_dir: Path) -> Path:
+def _law_plot(law: dict[str, Any], out_dir: Path) -> Path:
+    """Plot the points and the fits that :func:`_law` computed (not fitted again)."""
     points = {p: ([x for x, _ in pts], [y for _, y in pts]) for p, pts in law["points"].items()}
-    fits = {p: fit_entropy_law(*points[p]) for p in points}
-    overall = fit_entropy_law([x for xs, _ in points.values() for x in xs],
-                              [y for _, ys in points.values() for y in ys])
-    return plots.plot_entropy_law(points, fits, overall, out_dir / "entropy_law.png")
+    fits = {p: _as_fit(f) for p, f in law["phases"].items()}
+    return plots.plot_entropy_law(points, fits, _as_fit(law["run"]), out_dir / "entropy_law.png")
+
+
+def _as_fit(fit: dict[str, Any] | None) -> LawFit | None:
+    return None if fit is None else LawFit(a=fit["a"], b=fit["b"], r2=fit["r2"], n=fit["n"])
 
 
 def _planning(steps: Sequence[dict[str, Any]]) -> dict[str, Any]:
