@@ -8,6 +8,7 @@ from typing import Any, Protocol
 from tqdm.auto import tqdm
 
 from agents.base import Agent
+from agents.profiling import section
 from agents.strategies import label_episode
 from agents.trajectory import TokenRecord, Trajectory
 from corpora import Corpus
@@ -80,9 +81,11 @@ def rollout(
         for slot in range(len(batch)):
             if slot not in running and next_job < len(jobs):
                 qid, sample = jobs[next_job]
-                obs, info = batch.envs[slot].reset(options={"qid": qid})
+                with section("env"):
+                    obs, info = batch.envs[slot].reset(options={"qid": qid})
                 question = batch.envs[slot].question
-                policy.begin(slot, question.question, qid, obs)
+                with section("policy"):
+                    policy.begin(slot, question.question, qid, obs)
                 running[slot] = (
                     next_job,
                     Trajectory(
@@ -97,8 +100,10 @@ def rollout(
                 pending_obs[slot] = obs
                 next_job += 1
         slots = sorted(running)
-        actions = policy.act(slots, [pending_obs[s] for s in slots])
-        steps = batch.step(dict(zip(slots, actions)))
+        with section("policy"):
+            actions = policy.act(slots, [pending_obs[s] for s in slots])
+        with section("env"):
+            steps = batch.step(dict(zip(slots, actions)))
         for slot, action in zip(slots, actions):
             obs, reward, terminated, truncated, info = steps[slot]
             job, record = running[slot]
@@ -129,4 +134,5 @@ def _finish(
         [f"{corpus.by_id[d].title} {corpus.by_id[d].text}" for d in ids]
         for ids in record.retrieved_ids
     ]
-    record.strategy_labels = label_episode(record.question, record.queries, texts)
+    with section("labels"):
+        record.strategy_labels = label_episode(record.question, record.queries, texts)

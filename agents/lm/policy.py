@@ -9,8 +9,9 @@ from collections.abc import Sequence
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from agents.lm.sampling import generate_batch
+from agents.lm.sampling import Generated, generate_batch
 from agents.lm.tokenizer import decode
+from agents.profiling import section
 from agents.trajectory import TokenRecord
 
 _CLOSING = ("</search>", "</answer>")
@@ -108,17 +109,30 @@ class LMPolicy:
     def act(self, slots: Sequence[int], observations: Sequence[str]) -> list[str]:
         """Append each slot's observation, then generate one turn for all slots together."""
         records = []
-        for slot, observation in zip(slots, observations, strict=True):
-            if slot not in self.records:
-                raise KeyError(f"slot {slot} has no episode; call begin() first")
-            record = self.records[slot]
-            if slot in self._prompt_pending:
-                self._prompt_pending.discard(slot)
-            elif observation:
-                record.add_observation(self._encode(observation))
-            records.append(record)
+        with section("encode"):
+            for slot, observation in zip(slots, observations, strict=True):
+                if slot not in self.records:
+                    raise KeyError(f"slot {slot} has no episode; call begin() first")
+                record = self.records[slot]
+                if slot in self._prompt_pending:
+                    self._prompt_pending.discard(slot)
+                elif observation:
+                    record.add_observation(self._encode(observation))
+                records.append(record)
         budgets = [min(self.max_new_tokens, self.max_length - len(r)) for r in records]
-        generated = generate_batch(
+        with section("generate"):
+            generated = self._generate(records, budgets)
+        texts = []
+        with section("decode"):
+            for record, gen in zip(records, generated, strict=True):
+                text = self._decode(gen.ids)
+                record.add_turn(gen.ids, gen.logprobs, gen.entropies,
+                                *self._tag_masks(gen.ids, text))
+                texts.append(text)
+        return texts
+
+    def _generate(self, records: Sequence[TokenRecord], budgets: list[int]) -> list[Generated]:
+        return generate_batch(
             self.model,
             [r.prompt_ids + r.completion_ids for r in records],
             budgets,
@@ -130,12 +144,6 @@ class LMPolicy:
             banned_ids=self.banned_ids,
             stop_check=self._closes_in_pieces if self._maybe_closing else None,
         )
-        texts = []
-        for record, gen in zip(records, generated, strict=True):
-            text = self._decode(gen.ids)
-            record.add_turn(gen.ids, gen.logprobs, gen.entropies, *self._tag_masks(gen.ids, text))
-            texts.append(text)
-        return texts
 
     def token_record(self, slot: int) -> TokenRecord:
         """Return the slot's record itself: ``act`` extends it, the next ``begin`` replaces it."""

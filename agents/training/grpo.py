@@ -27,7 +27,9 @@ from trl import GRPOConfig, GRPOTrainer
 from trl.trainer.utils import RepeatSampler, nanmax, nanmin
 
 from agents.lm import LMPolicy
+from agents.profiling import section
 from agents.rollout import rollout
+from agents.training.buckets import bucketed_logps
 from agents.training.config import EntropyRegulation, RLPhaseConfig
 from agents.training.fused_head import keep_own_head
 from agents.training.losses import POLICY_LOSSES, AdaptiveEntropyCoef, aggregate, planning_boost
@@ -41,6 +43,8 @@ from envs.batch import SearchEnvBatch
 _TRL_LOSS_DEFAULTS = {"use_vllm": False, "importance_sampling_level": "token", "delta": None,
                       "off_policy_mask_threshold": None, "entropy_coef": 0.0,
                       "use_adaptive_entropy": False}
+#: Most episodes per forward pass of the loss and of TRL's old/reference log-probs.
+FORWARD_ROWS = 8
 
 
 def env_reward(prompts: list[str], completions: list[str], reward: list[float],
@@ -124,7 +128,8 @@ class SearchGRPOTrainer(ResumableTrainerMixin, MeasuredTrainerMixin, GRPOTrainer
         model.eval()
         try:
             qids = [self.qid_by_prompt[p] for p in prompts]
-            episodes = rollout(self.policy, self.env_batch, qids)
+            with section("rollout"):
+                episodes = rollout(self.policy, self.env_batch, qids)
         finally:
             model.train(was_training)
         self.monitor.observe(episodes, tokens=sum(len(t.tokens) for t in episodes))
@@ -132,14 +137,48 @@ class SearchGRPOTrainer(ResumableTrainerMixin, MeasuredTrainerMixin, GRPOTrainer
                  "strategy_labels": list(t.strategy_labels)} for t in episodes]
         return {key: [row[key] for row in rows] for key in rows[0]} if rows else {}
 
+    def training_step(self, *args: Any, **kwargs: Any) -> Tensor:
+        """TRL's, profiled as ``step``: a rollout batch when one is due, the loss, backward."""
+        with section("step"):
+            return cast(Tensor, super().training_step(*args, **kwargs))
+
+    def compute_loss(self, *args: Any, **kwargs: Any) -> Any:
+        """TRL's, profiled as ``loss`` (the forward pass and the loss)."""
+        with section("loss"):
+            return super().compute_loss(*args, **kwargs)
+
     def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
-        batch = super()._generate_and_score_completions(inputs)
+        with section("generation"):  # rollouts, then TRL's rewards, advantages and old logps
+            batch = super()._generate_and_score_completions(inputs)
         # TRL wrote the rollout's extra fields into ``inputs``; pad query_mask like completion_ids.
         width = batch["completion_ids"].size(1)
         batch["query_mask"] = torch.tensor(
             [x["query_mask"] + [0] * (width - len(x["query_mask"])) for x in inputs],
             device=batch["completion_ids"].device)
         return batch
+
+    def _get_per_token_logps_and_entropies(
+        self, model: Any, input_ids: Tensor, attention_mask: Tensor, logits_to_keep: int,
+        batch_size: int | None = None, compute_entropy: bool = False,
+        compute_aux_loss: bool = False, **multimodal: Any,
+    ) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        """TRL's, run on groups of episodes of similar length (see ``agents.training.buckets``).
+
+        Router losses and image inputs go to TRL's whole-batch version unchanged.
+        """
+        parent = super()._get_per_token_logps_and_entropies
+        if compute_aux_loss or any(v is not None for v in multimodal.values()):
+            return cast(tuple[Tensor, Tensor | None, Tensor | None], parent(
+                model, input_ids, attention_mask, logits_to_keep, batch_size, compute_entropy,
+                compute_aux_loss, **multimodal))
+
+        def forward(ids: Tensor, mask: Tensor, keep: int) -> tuple[Tensor, Tensor | None]:
+            logps, entropies, _ = parent(model, ids, mask, keep, compute_entropy=compute_entropy)
+            return logps, entropies
+
+        rows = min(batch_size or FORWARD_ROWS, FORWARD_ROWS)
+        logps, entropies = bucketed_logps(forward, input_ids, attention_mask, logits_to_keep, rows)
+        return logps, entropies, None
 
     def _compute_loss(self, model: Any, inputs: dict[str, Any]) -> Tensor:
         reg, args, ids = self.regulation, cast(GRPOConfig, self.args), inputs["completion_ids"]
@@ -148,6 +187,7 @@ class SearchGRPOTrainer(ResumableTrainerMixin, MeasuredTrainerMixin, GRPOTrainer
             model, torch.cat([inputs["prompt_ids"], ids], dim=1),
             torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], dim=1),
             ids.size(1), compute_entropy=True, compute_aux_loss=self.aux_loss_enabled)
+        assert entropies is not None  # asked for
         advantages = inputs["advantages"]
         if reg.planning_boost > 0:
             advantages = planning_boost(advantages, inputs["query_mask"], reg.planning_boost)
@@ -182,7 +222,7 @@ class SearchGRPOTrainer(ResumableTrainerMixin, MeasuredTrainerMixin, GRPOTrainer
             loss = loss - self._entropy_bonus(entropies, mask_bonus, mode) / steps
             self._metrics[mode]["policy_loss"].append(
                 self.accelerator.gather(policy_loss.detach()).nanmean().item())
-        if self.aux_loss_enabled:
+        if self.aux_loss_enabled and aux_loss is not None:
             loss = loss + self.router_aux_loss_coef * aux_loss / steps
             self._metrics[mode]["aux_loss"].append(
                 self.accelerator.gather_for_metrics(aux_loss).mean().item())

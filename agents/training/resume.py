@@ -23,6 +23,8 @@ from torch.utils.data import Sampler
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from trl.trainer.utils import RepeatSampler
 
+from agents.profiling import section
+
 #: A phase trainer's own resume state, in each of its checkpoint folders.
 RESUME_NAME = "forksearch_state.pt"
 
@@ -78,11 +80,12 @@ class ResumableTrainerMixin:
         raise NotImplementedError
 
     def _save_checkpoint(self, model: Any, trial: Any) -> None:
-        super()._save_checkpoint(model, trial)  # type: ignore[misc]
-        if self.args.should_save:
-            folder = f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
-            output_dir = self._get_output_dir(trial=trial)  # type: ignore[attr-defined]
-            save_resume_state(Path(output_dir) / folder, self.resume_state())
+        with section("checkpoint"):
+            super()._save_checkpoint(model, trial)  # type: ignore[misc]
+            if self.args.should_save:
+                folder = f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+                output_dir = self._get_output_dir(trial=trial)  # type: ignore[attr-defined]
+                save_resume_state(Path(output_dir) / folder, self.resume_state())
 
     def _load_optimizer_and_scheduler(self, checkpoint: str | None) -> None:
         super()._load_optimizer_and_scheduler(checkpoint)  # type: ignore[misc]

@@ -21,6 +21,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallba
 from agents.build import build_retriever, load_corpus, load_model, make_envs, make_policy
 from agents.evaluation import summarize
 from agents.lm import LMPolicy
+from agents.profiling import section
 from agents.rollout import rollout
 from agents.training.checkpoint import (
     CONFIG_NAME,
@@ -187,7 +188,8 @@ class Run:
             model = attach_adapters(model, self.cfg.model, checkpoint)
         if not phase.done:
             resume = self.run_dir / phase.checkpoint if phase.checkpoint else None
-            self._train_phase(phase, model, tokenizer, self._monitor(phase, tokenizer), resume)
+            with section(phase.kind):
+                self._train_phase(phase, model, tokenizer, self._monitor(phase, tokenizer), resume)
             if not phase.done:
                 raise RuntimeError(f"phase {phase.name} ended without a final checkpoint")
         self._finish(phase, model, tokenizer)
@@ -202,8 +204,9 @@ class Run:
             was_training = model.training  # LMPolicy puts the model in eval mode
             policy = self._policy(model, tokenizer, self.cfg.eval.temperature, self.cfg.seed, "dev")
             try:
-                episodes = rollout(policy, self.dev_batch, self.dev_qids,
-                                   samples=self.cfg.eval.samples)
+                with section("eval"):
+                    episodes = rollout(policy, self.dev_batch, self.dev_qids,
+                                       samples=self.cfg.eval.samples)
             finally:
                 model.train(was_training)
             return episode_stats(episodes, k=self.cfg.eval.samples, prefix="dev_")

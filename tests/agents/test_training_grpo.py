@@ -438,3 +438,34 @@ def test_epoch_seeded_sampler_gives_a_resumed_epoch_the_uninterrupted_order() ->
     resumed = EpochSeededSampler(sampler())
     resumed.set_epoch(2)
     assert list(resumed) == orders[2] != orders[0]
+
+
+def test_length_groups_give_the_whole_batch_logps_entropies_and_gradients(
+        shared: SearchGRPOTrainer) -> None:
+    """The bucketed forward (``agents.training.buckets``) against TRL's whole-batch one."""
+    gen = torch.Generator().manual_seed(0)
+    rows, prompt_w, comp_w = 12, 10, 24  # 12 rows: two groups of FORWARD_ROWS (8) and 4
+    vocab = shared.model.config.vocab_size
+    ids = torch.randint(5, vocab, (rows, prompt_w + comp_w), generator=gen)
+    mask = torch.zeros_like(ids)
+    for r in range(rows):  # prompts left-padded, completions right-padded, lengths varied
+        p_len, c_len = 3 + r % 7, 2 + (5 * r) % 20
+        mask[r, prompt_w - p_len:prompt_w + c_len] = 1
+    comp_mask = mask[:, prompt_w:].float()
+    shared.model.train()
+
+    def run(forward: Any) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        shared.model.zero_grad()
+        logp, ent, _ = forward(shared, shared.model, ids, mask, comp_w, compute_entropy=True)
+        (logp * comp_mask).sum().backward()
+        grads = [p.grad.clone() for p in shared.model.parameters() if p.grad is not None]
+        return logp.detach() * comp_mask, ent.detach() * comp_mask, grads
+
+    ours = run(SearchGRPOTrainer._get_per_token_logps_and_entropies)
+    trl = run(GRPOTrainer._get_per_token_logps_and_entropies)
+    assert grpo.FORWARD_ROWS < rows
+    assert torch.allclose(ours[0], trl[0], atol=1e-5) and torch.allclose(ours[1], trl[1], atol=1e-5)
+    assert len(ours[2]) == len(trl[2]) > 0
+    # float32 sums in another order: equal to ~1e-6 of each gradient's largest entry
+    assert all((a - b).abs().max() <= 1e-5 * b.abs().max() + 1e-8 for a, b in zip(ours[2], trl[2]))
+    assert (ours[0] != 0).sum() == comp_mask.sum()  # every real completion token was scored
