@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -88,6 +88,9 @@ class LMPolicy:
         self._maybe_closing = {i for i, t in enumerate(tokens) if t and ">" in t} - self.stop_ids
         self.seed = seed
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
+        #: Generates one turn for a batch of contexts; an RL phase with ``rl.use_vllm`` puts
+        #: ``agents.lm.vllm_turns.VLLMTurns`` here.
+        self.generate_turns: Callable[..., list[Generated]] = generate_batch
         self.records: dict[int, TokenRecord] = {}
         self._prompt_pending: set[int] = set()  # the first observation is the prompt itself
 
@@ -132,7 +135,7 @@ class LMPolicy:
         return texts
 
     def _generate(self, records: Sequence[TokenRecord], budgets: list[int]) -> list[Generated]:
-        return generate_batch(
+        return self.generate_turns(
             self.model,
             [r.prompt_ids + r.completion_ids for r in records],
             budgets,

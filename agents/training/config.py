@@ -305,6 +305,10 @@ class TrainConfig:
             _check(isinstance(getattr(self, part).get("name"), str),
                    f"{part}.name must name a {part} (choose one with {part}=<name>), "
                    f"got {getattr(self, part)}")
+        _check(not self.rl.use_vllm or self.model.name != "tiny",
+               "rl.use_vllm=true needs a Hugging Face checkpoint vLLM can load: the tiny model's "
+               "architecture (pointer head, smeared keys) is forksearch's own; use "
+               "model=hf_local model.name=<checkpoint>")
         _check(self.entropy.policy_loss != "kl_cov" or self.rl.off_policy,
                "entropy.policy_loss=kl_cov is inert with on-policy updates (logp == logp_old, so "
                "its penalty is 0): set rl.num_iterations > 1 or rl.steps_per_generation > "

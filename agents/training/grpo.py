@@ -27,6 +27,7 @@ from trl import GRPOConfig, GRPOTrainer
 from trl.trainer.utils import RepeatSampler, nanmax, nanmin
 
 from agents.lm import LMPolicy
+from agents.lm.vllm_turns import VLLMTurns
 from agents.profiling import section
 from agents.rollout import rollout
 from agents.training.buckets import bucketed_logps
@@ -40,7 +41,7 @@ from corpora import Question
 from envs.batch import SearchEnvBatch
 
 #: TRL loss options that :meth:`SearchGRPOTrainer._compute_loss` lacks, at the value it needs.
-_TRL_LOSS_DEFAULTS = {"use_vllm": False, "importance_sampling_level": "token", "delta": None,
+_TRL_LOSS_DEFAULTS = {"importance_sampling_level": "token", "delta": None,
                       "off_policy_mask_threshold": None, "entropy_coef": 0.0,
                       "use_adaptive_entropy": False}
 #: Most episodes per forward pass of the loss and of TRL's old/reference log-probs.
@@ -84,8 +85,10 @@ class SearchGRPOTrainer(ResumableTrainerMixin, MeasuredTrainerMixin, GRPOTrainer
       the HICRA boost ``A + alpha * |A|`` on query tokens, the registered policy loss
       ``regulation.policy_loss``, TRL's ``beta`` KL-to-reference term, ``aggregate`` by
       ``loss_type`` and the entropy bonus (static, or :class:`AdaptiveEntropyCoef`), logging
-      TRL's metric names plus the policy loss's statistics. TRL's vLLM, sequence-level
+      TRL's metric names plus the policy loss's statistics. TRL's sequence-level
       importance sampling, ``delta``, off-policy mask and entropy-bonus options are refused;
+      with ``use_vllm`` the turns come from TRL's vLLM engine (``agents.lm.vllm_turns``) and
+      TRL's importance-sampling ratio multiplies the per-token loss;
     - ``_save_checkpoint`` / ``_load_optimizer_and_scheduler`` (``ResumableTrainerMixin``):
       TRL's, plus :meth:`resume_state` in each checkpoint, restored on resume, so that a
       resumed phase repeats the uninterrupted one's steps;
@@ -120,6 +123,8 @@ class SearchGRPOTrainer(ResumableTrainerMixin, MeasuredTrainerMixin, GRPOTrainer
         super().__init__(reward_funcs=[env_reward],  # type: ignore[list-item]
                          rollout_func=search_rollout, **kwargs)
         keep_own_head(self.model, getattr(self, "ref_model", None), temperature=self.temperature)
+        if self.use_vllm:  # rollout turns from TRL's vLLM engine, whose weights TRL syncs
+            policy.generate_turns = VLLMTurns(self.vllm_generation)
 
     def play(self, prompts: list[str]) -> dict[str, list[Any]]:
         """Play one episode per prompt with the current weights; return TRL's rollout fields."""
@@ -199,6 +204,8 @@ class SearchGRPOTrainer(ResumableTrainerMixin, MeasuredTrainerMixin, GRPOTrainer
         if reg.top_entropy_quantile < 1.0:  # forking tokens: TRL's rule, mask and placement
             keep = self.get_high_entropy_mask(entropies, mask, 1 - reg.top_entropy_quantile)
             per_token, mask_bonus = per_token * keep, mask * keep
+        if "importance_sampling_ratio" in inputs:  # TRL's correction of vLLM's sampling drift
+            per_token = per_token * inputs["importance_sampling_ratio"]
         kl = None
         if self.beta != 0.0:
             ref = inputs["ref_per_token_logps"]
@@ -330,6 +337,10 @@ def grpo_config(common: dict[str, Any], rl: RLPhaseConfig, reg: EntropyRegulatio
         epsilon_high=reg.epsilon_high,
         top_entropy_quantile=reg.top_entropy_quantile,
         log_completions=False,
+        use_vllm=rl.use_vllm,
+        vllm_mode=rl.vllm_mode,
+        vllm_gpu_memory_utilization=rl.vllm_gpu_memory_utilization,
+        vllm_server_base_url=rl.vllm_server_base_url,
     )
 
 

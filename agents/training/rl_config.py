@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from dataclasses import dataclass
 
@@ -38,6 +39,12 @@ class RLPhaseConfig:
         scale_rewards: TRL's advantage scaling: ``group``, ``batch`` or ``none``.
         max_grad_norm: Gradient clipping.
         lr_scheduler: ``transformers`` scheduler name.
+        use_vllm: Generate rollout turns with vLLM through TRL (``agents.lm.vllm_turns``);
+            needs vLLM installed, a CUDA GPU and a Hugging Face checkpoint (``model=hf_local``).
+        vllm_mode: ``colocate`` (vLLM in the training process) or ``server`` (a
+            ``trl vllm-serve`` process at ``vllm_server_base_url``).
+        vllm_server_base_url: The server's URL in ``server`` mode (``None``: TRL's default).
+        vllm_gpu_memory_utilization: Share of GPU memory vLLM may take in ``colocate`` mode.
     """
 
     learning_rate: float = 1e-4
@@ -53,9 +60,20 @@ class RLPhaseConfig:
     scale_rewards: str = "group"
     max_grad_norm: float = 1.0
     lr_scheduler: str = "constant"
+    use_vllm: bool = False
+    vllm_mode: str = "colocate"
+    vllm_server_base_url: str | None = None
+    vllm_gpu_memory_utilization: float = 0.3
 
     def __post_init__(self) -> None:
         _finite("rl", self)
+        _check(self.vllm_mode in ("colocate", "server"),
+               f"rl.vllm_mode must be 'colocate' or 'server', got {self.vllm_mode!r}")
+        _within("rl.vllm_gpu_memory_utilization", self.vllm_gpu_memory_utilization, 0.0, 1.0,
+                "a share of the GPU's memory", low_open=True)
+        _check(not self.use_vllm or importlib.util.find_spec("vllm") is not None,
+               "rl.use_vllm=true needs vLLM, which is not installed: pip install vllm (Linux "
+               "with a CUDA GPU), or set rl.use_vllm=false")
         _learning_rate("rl.learning_rate", self.learning_rate)
         _positive("rl", questions_per_step=self.questions_per_step,
                   num_iterations=self.num_iterations, temperature=self.temperature,

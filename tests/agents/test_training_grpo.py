@@ -469,3 +469,12 @@ def test_length_groups_give_the_whole_batch_logps_entropies_and_gradients(
     # float32 sums in another order: equal to ~1e-6 of each gradient's largest entry
     assert all((a - b).abs().max() <= 1e-5 * b.abs().max() + 1e-8 for a, b in zip(ours[2], trl[2]))
     assert (ours[0] != 0).sum() == comp_mask.sum()  # every real completion token was scored
+
+
+def test_vllm_importance_ratio_scales_the_per_token_loss(shared: SearchGRPOTrainer) -> None:
+    _set_levers(shared, "dapo", EntropyRegulation(epsilon_high=0.28))
+    inputs = _off_policy_batch(shared)
+    base = shared._compute_loss(shared.model, inputs)
+    inputs["importance_sampling_ratio"] = torch.full_like(inputs["old_per_token_logps"], 2.0)
+    assert base.abs() > 0
+    assert torch.allclose(shared._compute_loss(shared.model, inputs), 2 * base)
