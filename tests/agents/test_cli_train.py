@@ -1,3 +1,4 @@
+import importlib.util
 import json
 from pathlib import Path
 
@@ -93,3 +94,15 @@ def test_sweep_of_four_jobs_its_report_and_analysis(tmp_path, overrides, capsys,
     assert all(len(run["sparsity"]) == 4 for run in analysis["runs"])  # SFT, RL, SFT, RL
     assert analysis["runs"][0]["run"].replace("/", "_") in {p.name for p in out.iterdir()}
     assert (out / "analysis.html").read_text().count('class="run"') >= 4
+
+
+def test_a_two_job_sweep_under_the_local_ray_launcher(tmp_path, train_cli):
+    if importlib.util.find_spec("hydra_plugins.hydra_ray_launcher") is None:
+        pytest.skip("hydra-ray-launcher is not installed (pip install 'forksearch[ray]')")
+    result = train_cli("-m", "hydra/launcher=ray", "experiment=smoke", "seed=0,1", *SHORTER,
+                       f"hydra.sweep.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = find_runs(tmp_path)
+    assert len(runs) == 2
+    seeds = sorted(json.loads((run / "config.json").read_text())["seed"] for run in runs)
+    assert seeds == [0, 1] and all((run / "summary.json").exists() for run in runs)
