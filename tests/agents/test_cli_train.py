@@ -96,10 +96,16 @@ def test_sweep_of_four_jobs_its_report_and_analysis(tmp_path, overrides, capsys,
     assert (out / "analysis.html").read_text().count('class="run"') >= 4
 
 
-def test_a_two_job_sweep_under_the_local_ray_launcher(tmp_path, train_cli):
-    if importlib.util.find_spec("hydra_plugins.hydra_ray_launcher") is None:
-        pytest.skip("hydra-ray-launcher is not installed (pip install 'forksearch[ray]')")
-    result = train_cli("-m", "hydra/launcher=ray", "experiment=smoke", "seed=0,1", *SHORTER,
+@pytest.mark.parametrize(("launcher", "plugin", "extra"), [
+    ("ray", "hydra_ray_launcher", "ray"),
+    # Slurm's launcher with submitit's local executor: the same plugin path short of a cluster.
+    pytest.param("submitit_local", "hydra_submitit_launcher", "slurm", marks=pytest.mark.slow),
+])
+def test_a_two_job_sweep_under_a_cluster_launcher(tmp_path, train_cli, launcher, plugin, extra):
+    if importlib.util.find_spec(f"hydra_plugins.{plugin}") is None:
+        pytest.skip(f"{plugin} is not installed (pip install 'forksearch[{extra}]')")
+    result = train_cli("-m", f"hydra/launcher={launcher}", "experiment=smoke", "seed=0,1",
+                       *SHORTER,
                        f"hydra.sweep.dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-3000:]
     runs = find_runs(tmp_path)
