@@ -17,7 +17,7 @@ from collections.abc import Hashable, Iterable, Sequence
 import numpy as np
 import numpy.typing as npt
 
-from agents.strategies import STRATEGY_LABELS
+from agents.strategies import ERROR_LABELS, LABELS, STRATEGY_LABELS
 
 __all__ = [
     "distinct_n",
@@ -62,15 +62,18 @@ def entropy_bits(items: Iterable[Hashable]) -> float:
 
 
 def strategy_entropy(labels: Iterable[str]) -> float:
-    """Entropy (bits) of the query-strategy label distribution: ``entropy_bits(labels)``.
+    """Entropy (bits) of the query-strategy label distribution, errors left out.
+
+    ``entropy_bits`` of the labels that are strategies: queries labelled with an
+    ``ERROR_LABELS`` label (``wrong_entity``) are no strategy and do not count.
 
     Args:
-        labels: One strategy label per query (pooled over episodes).
+        labels: One label per query (pooled over episodes).
 
     Returns:
-        The entropy in bits; ``0.0`` for no labels.
+        The entropy in bits; ``0.0`` for no strategy labels.
     """
-    return entropy_bits(labels)
+    return entropy_bits(label for label in labels if label not in ERROR_LABELS)
 
 
 def sequence_entropy(label_sequences: Iterable[Sequence[str]]) -> float:
@@ -89,26 +92,53 @@ def sequence_entropy(label_sequences: Iterable[Sequence[str]]) -> float:
 
 
 def strategy_distribution(labels: Iterable[str]) -> dict[str, float]:
-    """Fraction of queries with each strategy label.
+    """Fraction of the strategy-labelled queries with each strategy label.
 
-    ``p(l) = count(l) / N`` for every ``l`` in ``STRATEGY_LABELS``.
+    ``p(l) = count(l) / N`` for every ``l`` in ``STRATEGY_LABELS``, where ``N`` counts the
+    queries with a strategy label (``ERROR_LABELS`` ones are left out; see
+    :func:`error_rate`).
 
     Args:
-        labels: Strategy labels, each one of ``STRATEGY_LABELS``.
+        labels: Labels, each one of ``agents.strategies.LABELS``.
 
     Returns:
         A dict with every label of ``STRATEGY_LABELS`` as a key (in that order); the values
-        sum to 1, or are all ``0.0`` for no labels.
+        sum to 1, or are all ``0.0`` for no strategy labels.
 
     Raises:
-        ValueError: If a label is not in ``STRATEGY_LABELS``.
+        ValueError: If a label is not in ``LABELS``.
     """
     counts = Counter(labels)
-    unknown = sorted(set(counts) - set(STRATEGY_LABELS))
+    unknown = sorted(set(counts) - set(LABELS))
     if unknown:
-        raise ValueError(f"unknown strategy labels {unknown}; expected one of {STRATEGY_LABELS}")
-    total = sum(counts.values())
+        raise ValueError(f"unknown strategy labels {unknown}; expected one of {LABELS}")
+    total = sum(counts[label] for label in STRATEGY_LABELS)
     return {label: (counts[label] / total if total else 0.0) for label in STRATEGY_LABELS}
+
+
+def strategies_per_question(solved: Iterable[Sequence[Sequence[str]]]) -> float:
+    """Mean number of distinct strategies that solve a question.
+
+    An episode's strategy is its sequence of strategy labels (error labels left out); for each
+    question, the distinct strategies among its successful samples are counted, and the counts
+    are averaged over the questions solved at least once.
+
+    Args:
+        solved: Per question, the label sequences of its successful episodes.
+
+    Returns:
+        The mean count (>= 1), or NaN when no question was solved.
+    """
+    counts = [len({tuple(lab for lab in seq if lab not in ERROR_LABELS) for seq in episodes})
+              for episodes in solved if episodes]
+    return math.fsum(counts) / len(counts) if counts else math.nan
+
+
+def error_rate(labels: Iterable[str]) -> float:
+    """Share of queries whose label is an error (``wrong_entity``); ``0.0`` for no queries."""
+    counts = Counter(labels)
+    total = sum(counts.values())
+    return sum(counts[label] for label in ERROR_LABELS) / total if total else 0.0
 
 
 def dominant_strategy(labels: Iterable[str]) -> str | None:

@@ -37,9 +37,11 @@ def summarize(
         raise ValueError("expected at least one trajectory to summarize")
     by_question: dict[str, list[Trajectory]] = defaultdict(list)
     by_type: dict[str, list[float]] = defaultdict(list)
+    labels_by_type: dict[str, list[str]] = defaultdict(list)
     for t in trajectories:
         by_question[t.qid].append(t)
         by_type[t.qtype].append(t.em)
+        labels_by_type[t.qtype].extend(t.strategy_labels)
     samples = min(len(group) for group in by_question.values())
     k_eff = min(k, samples)
     correct = [[t.success for t in group] for group in by_question.values()]
@@ -52,7 +54,12 @@ def summarize(
         "pass_at_1": dv.mean_pass_at_k(correct, 1),
         "pass_at_k": dv.mean_pass_at_k(correct, k_eff),
         "k": k_eff,
+        # The whole curve: RL tends to win at small k and lose at large k.
+        "pass_at_k_curve": {str(n): dv.mean_pass_at_k(correct, n) for n in range(1, samples + 1)},
         "em_by_type": {qtype: _mean(v) for qtype, v in sorted(by_type.items())},
+        # Which strategies each question type gets: collapsing onto one shows up per type.
+        "strategy_by_type": {qtype: dv.strategy_distribution(labels)
+                             for qtype, labels in sorted(labels_by_type.items())},
         "searches_per_episode": _mean([t.searches for t in trajectories]),
         "invalid_action_rate": sum(t.invalid_actions for t in trajectories) / max(actions, 1),
         "truncated_rate": _mean([float(t.truncated) for t in trajectories]),
@@ -68,10 +75,18 @@ def diversity_metrics(
     labels = [label for t in trajectories for label in t.strategy_labels]
     queries = [q for t in trajectories for q in t.queries]
     groups: dict[str, list[str]] = defaultdict(list)
+    solved: dict[str, list[list[str]]] = defaultdict(list)
     for t in trajectories:
         groups[t.qid].extend(t.queries)
+        if t.success:
+            solved[t.qid].append(t.strategy_labels)
     out: dict[str, Any] = {
         "strategy_entropy": dv.strategy_entropy(labels),
+        # Diversity among successes: an agent cannot raise these by failing in new ways.
+        "success_strategy_entropy": dv.strategy_entropy(
+            label for episodes in solved.values() for seq in episodes for label in seq),
+        "strategies_per_solved_question": dv.strategies_per_question(solved.values()),
+        "wrong_entity_rate": dv.error_rate(labels),
         "sequence_entropy": dv.sequence_entropy(t.strategy_labels for t in trajectories),
         "strategy_distribution": dv.strategy_distribution(labels),
         "dominant_strategy": dv.dominant_strategy(labels),

@@ -13,6 +13,8 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 
 __all__ = [
+    "ERROR_LABELS",
+    "LABELS",
     "STOPWORDS",
     "STRATEGY_LABELS",
     "content_tokens",
@@ -23,7 +25,18 @@ __all__ = [
 ]
 
 STRATEGY_LABELS: tuple[str, ...] = ("verbatim", "entity", "keyword", "bridge", "novel", "repeat")
-"""All strategy labels, in a fixed order (used for distributions and tie-breaking)."""
+"""The strategy labels, in a fixed order (used for distributions and tie-breaking)."""
+
+ERROR_LABELS: tuple[str, ...] = ("wrong_entity",)
+"""Labels of queries that are errors, not strategies: diversity figures leave them out.
+
+``wrong_entity``: the query names something that is neither in the question nor in any text
+retrieved so far (a garbled or invented name). Counted as a strategy, it would make an agent
+that garbles its queries look diverse.
+"""
+
+LABELS: tuple[str, ...] = STRATEGY_LABELS + ERROR_LABELS
+"""Every label :func:`label_query` gives."""
 
 STOPWORDS: frozenset[str] = frozenset(
     """
@@ -147,6 +160,7 @@ def _label(
     names: set[str],
     retrieved: set[str],
     previous: set[str],
+    q_names: set[str],
 ) -> str:
     """Apply the labelling rule of :func:`label_query` to pre-tokenised inputs."""
     if _normalise(q_tokens) in previous:
@@ -162,6 +176,8 @@ def _label(
         if q <= names:
             return "entity"
         return "keyword"
+    if (new & q_names) - retrieved:
+        return "wrong_entity"
     if 2 * len(new & retrieved) >= len(new):
         return "bridge"
     return "novel"
@@ -186,8 +202,11 @@ def label_query(
     c) ``new`` is empty (every query token is in the question): ``"verbatim"`` if
        ``|q & Q| / |Q| >= 0.8``; else ``"entity"`` if ``q`` is a subset of
        :func:`name_tokens` of the question; else ``"keyword"``.
-    d) otherwise: ``"bridge"`` if at least half of the tokens in ``new`` occur in ``R``; else
-       ``"novel"``.
+    d) otherwise: ``"wrong_entity"`` if a token of ``new`` is a name of the query
+       (:func:`name_tokens` of the query, the same capitalisation rule as for questions) and
+       does not occur in ``R``: the query names something neither the question nor the
+       retrieved text mentions (an :data:`ERROR_LABELS` label); else ``"bridge"`` if at least
+       half of the tokens in ``new`` occur in ``R``; else ``"novel"``.
 
     Args:
         query: The search query to label.
@@ -196,7 +215,7 @@ def label_query(
         previous_queries: Earlier queries of the same episode.
 
     Returns:
-        One of :data:`STRATEGY_LABELS`.
+        One of :data:`LABELS`.
     """
     retrieved: set[str] = set()
     for text in retrieved_texts:
@@ -208,6 +227,7 @@ def label_query(
         name_tokens(question),
         retrieved,
         previous,
+        name_tokens(query),
     )
 
 
@@ -247,7 +267,8 @@ def label_episode(
     labels: list[str] = []
     for i, query in enumerate(queries):
         q_tokens = content_tokens(query)
-        labels.append(_label(q_tokens, question_set, names, retrieved, previous))
+        labels.append(_label(q_tokens, question_set, names, retrieved, previous,
+                             name_tokens(query)))
         previous.add(_normalise(q_tokens))
         if i < len(retrieved_texts_per_search):
             for text in retrieved_texts_per_search[i]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agents.strategies import STRATEGY_LABELS
+from agents.strategies import LABELS
 
 __all__ = [
     "ENTROPY_COLORS",
@@ -81,9 +81,9 @@ ENTROPY_COLORS: tuple[str, ...] = (
 )
 """Background of the entropy bins, lowest first (the last two take white text)."""
 
-# Tab10, in STRATEGY_LABELS order, so badges match the strategy plots of agents/plots.py.
+# Tab10, in LABELS order (strategies, then wrong_entity), as the plots of agents/plots.py.
 _TAB10 = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
-_STRATEGY_COLORS = {label: _TAB10[i % len(_TAB10)] for i, label in enumerate(STRATEGY_LABELS)}
+_STRATEGY_COLORS = {label: _TAB10[i % len(_TAB10)] for i, label in enumerate(LABELS)}
 _KINDS = ("query", "answer", "tag", "think", "other", "env")
 # Nothing but inline styles and data: images may load; no script runs even if escaping failed.
 _CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"

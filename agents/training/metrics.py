@@ -4,7 +4,9 @@
 steps across phases). Figures without a ``dev_`` prefix describe the batch the step trained on
 (RL: its rollouts; SFT: its demonstrations, token entropies teacher-forced); ``dev_`` figures
 come from episodes of the current policy on the held-out split, at the steps where one ran
-(``null`` elsewhere).
+(``null`` elsewhere). In a multi-process run the batch figures cover the batch of every
+process (``episodes`` counts its episodes or demonstrations) and the main process alone writes
+the file (see :mod:`agents.training.distributed`).
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ METRICS_NAME = "metrics.jsonl"
 
 #: Figures summarised from a set of episodes (prefixed ``dev_`` for held-out ones).
 EPISODE_FIELDS = (
-    "reward", "em", "f1", "invalid_action_rate", "searches_per_episode",
+    "episodes", "reward", "em", "f1", "invalid_action_rate", "searches_per_episode",
     "entropy_all", "entropy_query", "entropy_answer", "forking_share",
     "strategy_entropy", "sequence_entropy", "unique_query_ratio", "distinct_2",
+    "success_strategy_entropy", "wrong_entity_rate",
 )
 #: Fields present in every row (``null`` when not measured at that step).
 ROW_FIELDS = (
@@ -33,6 +36,7 @@ ROW_FIELDS = (
     *EPISODE_FIELDS, "dev_em", "dev_f1", "dev_pass_at_k", "dev_invalid_action_rate",
     "dev_strategy_entropy", "dev_unique_query_ratio", "dev_searches_per_episode",
     "dev_entropy_all", "dev_entropy_query", "dev_entropy_answer",
+    "dev_success_strategy_entropy", "dev_wrong_entity_rate",
 )
 
 
@@ -46,11 +50,13 @@ def episode_stats(trajectories: Sequence[Trajectory], k: int = 1,
         prefix: Prepended to every key (``dev_`` for held-out episodes).
 
     Returns:
-        ``EPISODE_FIELDS`` plus ``pass_at_k`` and ``em_<question type>``, NaN where undefined.
+        ``EPISODE_FIELDS`` (``episodes`` counts them) plus ``pass_at_k`` and
+        ``em_<question type>``, NaN where undefined.
     """
     summary = summarize(trajectories, k=k)
     diversity = summary["diversity"]
     flat: dict[str, float] = {
+        "episodes": len(trajectories),
         "reward": _mean([t.reward for t in trajectories]),
         "pass_at_k": summary["pass_at_k"],
         **{f"em_{qtype}": em for qtype, em in summary["em_by_type"].items()},

@@ -299,3 +299,48 @@ def test_token_entropy_stats_empty_selections_are_nan() -> None:
 def test_token_entropy_stats_rejects_shape_mismatch() -> None:
     with pytest.raises(ValueError, match="query_mask"):
         token_entropy_stats(ENTROPIES, AGENT, QUERY[:, :3], ANSWER)
+
+
+def test_wrong_entity_queries_are_errors_not_strategies() -> None:
+    from agents.diversity import error_rate
+
+    labels = ["entity", "bridge", "wrong_entity", "wrong_entity"]
+    assert strategy_entropy(labels) == pytest.approx(1.0)  # entity and bridge only
+    dist = strategy_distribution(labels)
+    assert dist["entity"] == dist["bridge"] == 0.5 and "wrong_entity" not in dist
+    assert error_rate(labels) == 0.5 and error_rate([]) == 0.0
+    with pytest.raises(ValueError, match="unknown strategy labels"):
+        strategy_distribution(["garbled"])
+
+
+def test_success_diversity_and_the_pass_at_k_curve() -> None:
+    from agents.diversity import strategies_per_question
+    from agents.evaluation import summarize
+    from agents.trajectory import Trajectory
+
+    def episode(qid: str, sample: int, labels: list[str], em: float) -> Trajectory:
+        return Trajectory(qid=qid, question="?", agent="a", sample=sample, em=em, reward=em,
+                          queries=[f"{qid} {sample} {i}" for i in range(len(labels))],
+                          strategy_labels=labels)
+
+    episodes = [
+        episode("q1", 0, ["entity"], 1.0), episode("q1", 1, ["keyword"], 1.0),
+        episode("q1", 2, ["entity", "wrong_entity"], 1.0), episode("q1", 3, ["verbatim"], 0.0),
+        episode("q2", 0, ["verbatim"], 0.0), episode("q2", 1, ["verbatim"], 0.0),
+        episode("q2", 2, ["bridge"], 1.0), episode("q2", 3, ["verbatim"], 0.0),
+    ]
+    row = summarize(episodes, k=4)
+    div = row["diversity"]
+    # Successes use entity, keyword, entity, bridge: H(1/2, 1/4, 1/4) = 1.5 bits.
+    assert div["success_strategy_entropy"] == pytest.approx(1.5)
+    # q1 is solved by ("entity",) twice (the error label left out) and ("keyword",): 2; q2: 1.
+    assert div["strategies_per_solved_question"] == pytest.approx(1.5)
+    assert strategies_per_question([]) != strategies_per_question([])  # NaN: nothing solved
+    assert div["wrong_entity_rate"] == pytest.approx(1 / 9)
+    assert row["strategy_by_type"]["unknown"]["verbatim"] == pytest.approx(4 / 8)
+    curve = row["pass_at_k_curve"]
+    assert list(curve) == ["1", "2", "3", "4"]
+    assert curve["1"] == pytest.approx(row["pass_at_1"]) and curve["4"] == row["pass_at_k"] == 1.0
+    # Unbiased estimator: q1 has 3 of 4 correct, q2 1 of 4; pass@2 = mean(1, 1 - C(3,2)/C(4,2)).
+    assert curve["2"] == pytest.approx((1.0 + 0.5) / 2)
+    assert all(curve[str(k)] <= curve[str(k + 1)] for k in range(1, 4))

@@ -123,8 +123,8 @@ def test_keyword_demonstrator_aims_rare_words_at_the_named_document(small_world)
 
 def test_bridge_query_from_retrieved_text_is_labelled_bridge() -> None:
     assert label_query("Mira Tollefsen born", BRIDGE_QUESTION, [OBSERVATORY]) == "bridge"
-    # The same query before anything names her is a guess, not a bridge.
-    assert label_query("Mira Tollefsen born", BRIDGE_QUESTION) == "novel"
+    # The same query before anything names her names someone out of nowhere: an error label.
+    assert label_query("Mira Tollefsen born", BRIDGE_QUESTION) == "wrong_entity"
 
 
 def test_bridge_demonstrator_follows_a_disambiguated_title(small_world) -> None:

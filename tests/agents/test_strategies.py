@@ -236,3 +236,17 @@ def test_label_episode_last_results_optional() -> None:
 def test_label_episode_rejects_misaligned_results(n_results: int) -> None:
     with pytest.raises(ValueError, match="retrieved_texts_per_search"):
         label_episode(QUESTION, ["a", "b"], [[]] * n_results)
+
+
+@pytest.mark.parametrize(
+    ("query", "retrieved", "expected"),
+    [
+        ("Zorvak Quell founder", [], "wrong_entity"),  # a name from nowhere
+        ("Zorvak Quell founder", ["Zorvak Quell founded the Ostra guild."], "bridge"),
+        ("founder hometown", [], "novel"),  # new words, but no name
+        ("Ostra Zorvak", ["Ostra and its people"], "wrong_entity"),  # one name still from nowhere
+    ],
+)
+def test_a_query_naming_what_nobody_mentioned_is_a_wrong_entity(query, retrieved, expected):
+    question = "Who founded the guild of Ostra?"
+    assert label_query(query, question, retrieved) == expected
