@@ -36,6 +36,7 @@ from agents.training.fused_head import keep_own_head
 from agents.training.losses import POLICY_LOSSES, AdaptiveEntropyCoef, aggregate, planning_boost
 from agents.training.monitor import MeasuredTrainerMixin, PhaseMonitor
 from agents.training.resume import EpochSeededSampler, ResumableTrainerMixin
+from agents.training.rewards import strategy_bonus
 from agents.training.trainer_args import run_trainer
 from corpora import Question
 from envs.batch import SearchEnvBatch
@@ -138,8 +139,13 @@ class SearchGRPOTrainer(ResumableTrainerMixin, MeasuredTrainerMixin, GRPOTrainer
         finally:
             model.train(was_training)
         self.monitor.observe(episodes, tokens=sum(len(t.tokens) for t in episodes))
-        rows = [{**t.tokens.rollout_fields(), "reward": t.reward,
-                 "strategy_labels": list(t.strategy_labels)} for t in episodes]
+        bonus = [0.0] * len(episodes)
+        if self.regulation.strategy_bonus > 0:  # groups: the episodes of one prompt
+            bonus = strategy_bonus(prompts, [t.strategy_labels for t in episodes],
+                                   [t.success for t in episodes], self.regulation.strategy_bonus)
+            self.monitor.batch_stats["strategy_bonus"] = sum(bonus) / len(bonus)
+        rows = [{**t.tokens.rollout_fields(), "reward": t.reward + b,
+                 "strategy_labels": list(t.strategy_labels)} for t, b in zip(episodes, bonus)]
         return {key: [row[key] for row in rows] for key in rows[0]} if rows else {}
 
     def training_step(self, *args: Any, **kwargs: Any) -> Tensor:

@@ -124,6 +124,8 @@ class EntropyRegulation:
         kl_cov_beta: KL-Cov's weight of ``|logp - logp_old|``.
         planning_boost: HICRA's ``alpha`` in [0, 1): query-token advantages become
             ``A + alpha * |A|`` (from 1 on, negative ones would turn non-negative).
+        strategy_bonus: Reward bonus of a correct rollout whose query strategy is rare in its
+            GRPO group (``agents.training.rewards.strategy_bonus``); 0 turns it off.
     """
 
     policy_loss: str = "clip"
@@ -141,6 +143,7 @@ class EntropyRegulation:
     kl_cov_ratio: float = 2e-3
     kl_cov_beta: float = 1.0
     planning_boost: float = 0.0
+    strategy_bonus: float = 0.0
 
     def __post_init__(self) -> None:
         from agents.training.losses import POLICY_LOSSES
@@ -169,6 +172,8 @@ class EntropyRegulation:
         _check(self.clip_cov_lb < self.clip_cov_ub,
                f"entropy.clip_cov_lb ({self.clip_cov_lb}) must be < clip_cov_ub "
                f"({self.clip_cov_ub})")
+        _within("entropy.strategy_bonus", self.strategy_bonus, 0.0, math.inf,
+                "a negative bonus would punish correct episodes for rare strategies")
         _within("entropy.kl_cov_beta", self.kl_cov_beta, 0.0, math.inf,
                 "a negative weight rewards moving away from the rollout policy")
         _within("entropy.planning_boost", self.planning_boost, 0.0, 1.0,

@@ -478,3 +478,22 @@ def test_vllm_importance_ratio_scales_the_per_token_loss(shared: SearchGRPOTrain
     inputs["importance_sampling_ratio"] = torch.full_like(inputs["old_per_token_logps"], 2.0)
     assert base.abs() > 0
     assert torch.allclose(shared._compute_loss(shared.model, inputs), 2 * base)
+
+
+def test_the_strategy_bonus_reaches_the_rollout_reward(world, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from agents.trajectory import Trajectory
+
+    def solved(policy: Any, batch: Any, qids: list[str]) -> list[Trajectory]:
+        labels = [["entity"], ["bridge"], ["bridge"], ["bridge"]]
+        return [Trajectory(qid=q, question="?", agent="a", em=1.0, reward=1.0,
+                           strategy_labels=lab) for q, lab in zip(qids, labels)]
+
+    trainer = _trainer(world, tmp_path, EntropyRegulation(strategy_bonus=1.0))
+    monkeypatch.setattr(grpo, "rollout", solved)
+    prompt = next(iter(trainer.qid_by_prompt))
+    out = trainer.play([prompt] * 4)
+    assert out["reward"] == pytest.approx([1.75, 1.25, 1.25, 1.25])
+    assert trainer.monitor.batch_stats["strategy_bonus"] == pytest.approx(1.5 / 4)
+    trainer.regulation = EntropyRegulation()  # off: the environment's reward only
+    assert trainer.play([prompt] * 4)["reward"] == [1.0] * 4
