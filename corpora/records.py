@@ -54,6 +54,22 @@ def split_contents(contents: str) -> tuple[str, str]:
     return title, rest.strip()
 
 
+def join_contents(title: str, text: str) -> str:
+    r"""Write a title and text as Search-R1 / FlashRAG ``contents``: ``'"Title"\nText'``.
+
+    The inverse of :func:`split_contents`: ``split_contents(join_contents(t, x)) == (t, x)``
+    for every title without a newline and every text, both without surrounding whitespace (as
+    the loaders store them). The title is always quoted and followed by a newline, so an empty
+    title or an empty text survives the round trip. A newline inside the title would end the
+    title line early, so it is written as a space.
+
+    Example:
+        >>> join_contents("Paris", "Paris is the capital of France.")
+        '"Paris"\nParis is the capital of France.'
+    """
+    return f'"{title.replace(chr(10), " ")}"\n{text}'
+
+
 @dataclass(frozen=True)
 class Question:
     """One question with its gold answers and evidence.

@@ -1,11 +1,11 @@
 """The Hydra side of the CLIs: structured schemas, composition, and override checks.
 
 ``TrainConfig`` is the schema of ``conf/train.yaml`` (as ``train_schema``), :class:`BenchConfig`
-that of ``conf/bench.yaml`` and :class:`IndexConfig` that of ``conf/index.yaml``, so a key or
-value that does not fit is refused before anything runs. Keys are checked on the command line
-first (:func:`check_overrides`), so that a misspelt or misplaced key, with or without ``+``,
-stops the program with one line that says how to spell it, instead of Hydra's multi-line report
-(or, for ``+key``, no error at all).
+that of ``conf/bench.yaml``, :class:`IndexConfig` that of ``conf/index.yaml`` and
+:class:`ServeConfig` that of ``conf/serve.yaml``, so a key or value that does not fit is refused
+before anything runs. Keys are checked on the command line first (:func:`check_overrides`), so
+that a misspelt or misplaced key, with or without ``+``, stops the program with one line that
+says how to spell it, instead of Hydra's multi-line report (or, for ``+key``, no error at all).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from agents.cli.logs import quiet_library_loggers
 from agents.scripted.demonstrators import DEMONSTRATORS
 from agents.training.config import EnvConfig, ModelConfig, TrainConfig
+from corpora.retrieval.limits import ServeLimits
 
 CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 T = TypeVar("T")
@@ -122,10 +123,51 @@ class AnalyzeConfig:
                 raise ValueError(f"{name}: expected at least 1, got {getattr(self, name)}")
 
 
+#: Log levels of ``forksearch-serve`` (uvicorn's names).
+SERVE_LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+
+@dataclass
+class ServeConfig:
+    """A ``forksearch-serve`` job: serve a corpus's retriever over HTTP (Search-R1's API).
+
+    Attributes:
+        corpus: The corpus (as ``TrainConfig.corpus``).
+        retriever: The retriever (as ``TrainConfig.retriever``): ``bm25``, ``dense``,
+            ``hybrid``...; its options too (``retriever.cache_dir=...``).
+        host: Address to listen on. The service has no authentication: keep it on loopback
+            unless a proxy in front of it guards it.
+        port: Port to listen on.
+        workers: uvicorn worker processes, each holding the corpus and loading the index.
+        limits: Bounds on each request (``limits.max_queries=...``), see ``ServeLimits``.
+        log_level: uvicorn's and the service's level; ``debug`` logs one line per request.
+        access_log: uvicorn's access log (one line per request at ``info``).
+    """
+
+    corpus: dict[str, Any] = field(default_factory=lambda: {"name": "synthetic"})
+    retriever: dict[str, Any] = field(default_factory=lambda: {"name": "bm25"})
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    limits: ServeLimits = field(default_factory=ServeLimits)
+    log_level: str = "info"
+    access_log: bool = False
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.port <= 65535:
+            raise ValueError(f"port: expected 1 to 65535, got {self.port}")
+        if self.workers < 1:
+            raise ValueError(f"workers: expected at least 1, got {self.workers}")
+        if self.log_level not in SERVE_LOG_LEVELS:
+            raise ValueError(f"log_level: expected one of {', '.join(SERVE_LOG_LEVELS)}, "
+                             f"got {self.log_level!r}")
+
+
 ConfigStore.instance().store(name="train_schema", node=TrainConfig)
 ConfigStore.instance().store(name="bench_schema", node=BenchConfig)
 ConfigStore.instance().store(name="index_schema", node=IndexConfig)
 ConfigStore.instance().store(name="analyze_schema", node=AnalyzeConfig)
+ConfigStore.instance().store(name="serve_schema", node=ServeConfig)
 
 
 @functools.cache

@@ -9,6 +9,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -17,7 +19,7 @@ from corpora.formats import CorpusFormatError  # noqa: E402
 from corpora.formats.documents import content_doc_id  # noqa: E402
 from corpora.formats.jsonio import iter_jsonl  # noqa: E402
 from corpora.paths import data_dir  # noqa: E402
-from corpora.records import split_contents  # noqa: E402
+from corpora.records import join_contents, split_contents  # noqa: E402
 
 SAMPLES = {
     "hotpotqa": [
@@ -345,6 +347,34 @@ def test_flashrag_files(tmp_path):
 )
 def test_split_contents_edge_cases(contents, title, text):
     assert split_contents(contents) == (title, text)
+
+
+@pytest.mark.parametrize(
+    "title, text",
+    [
+        ("Paris", "Paris is big."),
+        ("", "Untitled."),
+        ("Paris", ""),
+        ("", ""),
+        ('Quoted "inner" title', "Body."),
+        ('"', "A lone quote."),
+        ('"Already quoted"', "Its quotes are part of the title."),
+        ("Lyon", "Lyon is big.\nIt is old."),
+    ],
+)
+def test_join_contents_writes_what_split_contents_reads_back(title, text):
+    contents = join_contents(title, text)
+    assert contents == f'"{title}"\n{text}'
+    assert split_contents(contents) == (title, text)
+
+
+@given(st.text().map(str.strip).filter(lambda t: "\n" not in t), st.text().map(str.strip))
+def test_join_contents_inverts_split_contents_on_stripped_strings(title, text):
+    assert split_contents(join_contents(title, text)) == (title, text)
+
+
+def test_join_contents_keeps_a_multiline_title_on_its_line():
+    assert split_contents(join_contents("Two\nlines", "Body.")) == ("Two lines", "Body.")
 
 
 def test_plain_jsonl_one_file_and_two_files(tmp_path):
