@@ -11,7 +11,6 @@ from agents.base import Agent
 from agents.profiling import section
 from agents.strategies import label_episode
 from agents.trajectory import TokenRecord, Trajectory
-from corpora import Corpus
 from envs.batch import SearchEnvBatch
 
 
@@ -70,7 +69,6 @@ def rollout(
     are retrieved together (one retriever call). Returns one trajectory per episode, in
     (question, sample) order.
     """
-    corpus: Corpus = batch.envs[0].corpus
     jobs = [(qid, s) for qid in qids for s in range(samples)]
     results: list[Trajectory | None] = [None] * len(jobs)
     bar = tqdm(total=len(jobs), desc=f"rollout {policy.name}", disable=not progress, leave=False)
@@ -112,7 +110,7 @@ def rollout(
             record.action_types.append(info["action_type"])
             pending_obs[slot] = obs
             if terminated or truncated:
-                _finish(record, info, reward, truncated, corpus)
+                _finish(record, info, reward, truncated)
                 record.tokens = policy.token_record(slot)
                 results[job] = record
                 del running[slot]
@@ -122,7 +120,7 @@ def rollout(
 
 
 def _finish(
-    record: Trajectory, info: dict[str, Any], reward: float, truncated: bool, corpus: Corpus
+    record: Trajectory, info: dict[str, Any], reward: float, truncated: bool
 ) -> None:
     record.queries = list(info["queries"])
     record.retrieved_ids = [list(ids) for ids in info["retrieved_ids"]]
@@ -130,9 +128,8 @@ def _finish(
     record.reward, record.em, record.f1 = reward, info["em"], info["f1"]
     record.invalid_actions = info["invalid_actions"]
     record.truncated = truncated
-    texts = [
-        [f"{corpus.by_id[d].title} {corpus.by_id[d].text}" for d in ids]
-        for ids in record.retrieved_ids
-    ]
+    # The documents the environment showed, not the corpus's: a remote retriever's server
+    # sends documents that the local corpus need not hold.
+    texts = [[f"{d.title} {d.text}" for d in docs] for docs in info["retrieved_documents"]]
     with section("labels"):
         record.strategy_labels = label_episode(record.question, record.queries, texts)

@@ -12,7 +12,7 @@ from typing import Any
 import gymnasium as gym
 from gymnasium import logger, spaces
 
-from corpora import Corpus, Hit, Question, Retriever
+from corpora import Corpus, Document, Hit, Question, Retriever
 from envs.cache import shared_corpus, shared_retriever
 from envs.protocol import (
     INVALID_FEEDBACK,
@@ -26,6 +26,8 @@ from envs.rewards import REWARDS, exact_match, token_f1
 
 MAX_OBSERVATION_CHARS = 16_384
 MAX_ACTION_CHARS = 4_096
+#: The text shown for a hit whose document neither the hit nor the corpus holds.
+MISSING_DOCUMENT_TEXT = "[no text: the retriever returned this id, but not its document]"
 
 StepResult = tuple[str, float, bool, bool, dict[str, Any]]
 
@@ -39,6 +41,28 @@ def _charset(corpus: Corpus) -> str:
     for q in corpus.questions:
         chars.update(q.question)
     return "".join(sorted(chars))
+
+
+class ObservationText(spaces.Text):
+    """A ``Text`` space whose members may hold characters outside its charset.
+
+    Observations quote documents, and a remote retriever's server sends documents whose
+    characters no local corpus can list in advance; mangling them to fit a charset would hide
+    text (and answers) from the agent. Membership checks the type and the length only;
+    ``sample`` draws from the charset (the corpus's characters).
+    """
+
+    def contains(self, x: Any) -> bool:
+        """Whether ``x`` is a string of an allowed length (any characters)."""
+        return isinstance(x, str) and self.min_length <= len(x) <= self.max_length
+
+    @property
+    def is_np_flattenable(self) -> bool:
+        """No: flattening maps characters to charset indices, and members may lack one."""
+        return False
+
+    def __eq__(self, other: object, /) -> bool:
+        return isinstance(other, ObservationText) and super().__eq__(other)
 
 
 def _int_at_least(name: str, value: object, minimum: int) -> int:
@@ -82,9 +106,15 @@ class SearchEnv(gym.Env[str, str]):
     mentions it). Parsing takes time linear in the length of the turn.
 
     ## Observation Space
-    ``Text``: the text the environment adds to the conversation: the instruction and question on
-    ``reset``, an ``<information>...</information>`` block after a search, a feedback line after
-    an invalid action. Observations longer than 16,384 characters are truncated.
+    ``Text`` (``ObservationText``): the text the environment adds to the conversation: the
+    instruction and question on ``reset``, an ``<information>...</information>`` block after a
+    search, a feedback line after an invalid action. Observations longer than 16,384 characters
+    are truncated. A search shows each hit's own document when the retriever sent one (a remote
+    retriever does), else the corpus's document of that id; an id that neither holds shows the
+    id as title and ``MISSING_DOCUMENT_TEXT`` as text (with a ``gymnasium`` warning), so a
+    corpus of questions only works with a remote retriever. Server documents may hold any
+    character, so the space contains every string up to the length limit; its charset (printable
+    ASCII plus the corpus's characters) is what ``sample`` draws from.
 
     ## Starting State
     ``reset(options={"qid": ...})`` selects a question; otherwise one is drawn uniformly from the
@@ -106,7 +136,8 @@ class SearchEnv(gym.Env[str, str]):
     Every step: ``qid``, ``question``, ``turn`` (turns taken), ``action_type`` (``search``,
     ``answer`` or ``invalid``; ``ignored`` after the end), ``invalid_action`` (bool),
     ``action_truncated`` (bool: the turn was longer than 4,096 characters), ``queries`` (all
-    queries so far), ``retrieved_ids`` (doc ids per search so far), ``invalid_actions`` (count so
+    queries so far), ``retrieved_ids`` (doc ids per search so far), ``retrieved_documents`` (the
+    ``corpora.Document`` shown for each of those ids, as rendered), ``invalid_actions`` (count so
     far). At the end of an episode also ``answer`` (``None`` if truncated), ``em``, ``f1`` and
     ``score`` (the episode's total reward), and ``gold_answers`` (for logging only: agents must
     not read it).
@@ -126,7 +157,10 @@ class SearchEnv(gym.Env[str, str]):
     ## Version History
     * v0: initial version. Later, without a new id (issue #13): a step after the end warns and
       repeats the end instead of counting on; turns are read up to ``MAX_ACTION_CHARS``;
-      constructor arguments are type-checked; ``reward_range`` is declared.
+      constructor arguments are type-checked; ``reward_range`` is declared. Issue #15: searches
+      show the documents a remote retriever sends (none need be in the corpus), unknown ids
+      show a placeholder instead of raising, ``info["retrieved_documents"]``, and the
+      observation space contains any characters.
     """
 
     metadata: dict[str, Any] = {"render_modes": ["ansi"], "render_fps": 1}
@@ -172,7 +206,8 @@ class SearchEnv(gym.Env[str, str]):
         self.reward_range: tuple[float, float] = (-self.format_penalty * self.max_turns, 1.0)
         charset = _charset(corpus)
         self.action_space = spaces.Text(MAX_ACTION_CHARS, min_length=0, charset=charset)
-        self.observation_space = spaces.Text(MAX_OBSERVATION_CHARS, min_length=0, charset=charset)
+        self.observation_space = ObservationText(MAX_OBSERVATION_CHARS, min_length=0,
+                                                 charset=charset)
         self.question: Question = self.questions[0]
         self._transcript: list[str] = []
         self._reset_state()
@@ -181,6 +216,7 @@ class SearchEnv(gym.Env[str, str]):
         self.turn = 0
         self.queries: list[str] = []
         self.retrieved_ids: list[list[str]] = []
+        self.retrieved_documents: list[list[Document]] = []
         self.invalid_actions = 0
         # The last step's (observation, terminated, truncated, info) once the episode ended.
         self._final: tuple[str, bool, bool, dict[str, Any]] | None = None
@@ -239,8 +275,10 @@ class SearchEnv(gym.Env[str, str]):
         reward, terminated = 0.0, False
         if parsed.kind == "search":
             self.queries.append(parsed.content)
+            docs = [self._document(h) for h in hits]
             self.retrieved_ids.append([h.doc_id for h in hits])
-            obs = render_information([self.corpus.by_id[h.doc_id] for h in hits])
+            self.retrieved_documents.append(docs)
+            obs = render_information(docs)
         elif parsed.kind == "answer":
             terminated = True
             reward = REWARDS[self.reward_name](parsed.content, self.question.answers)
@@ -269,6 +307,22 @@ class SearchEnv(gym.Env[str, str]):
         self._transcript += [turn, obs]
         return obs, reward, terminated, truncated, info
 
+    def _document(self, hit: Hit) -> Document:
+        """The document to show for a hit: its own, the corpus's, or a placeholder."""
+        if hit.document is not None:
+            return hit.document
+        doc = self.corpus.by_id.get(hit.doc_id)
+        if doc is not None:
+            return doc
+        # Retriever output is data: a mismatch between retriever and corpus must not end the
+        # episode, but it deserves a warning (shown once: the message never changes).
+        logger.warn(
+            "SearchEnv: the retriever returned a doc id that the corpus does not hold, without "
+            "its document; the observation shows a placeholder. Is the retriever built over "
+            "another corpus?"
+        )
+        return Document(hit.doc_id, hit.doc_id, MISSING_DOCUMENT_TEXT)
+
     def _repeat_end(
         self, obs: str, terminated: bool, truncated: bool, final_info: dict[str, Any]
     ) -> StepResult:
@@ -295,6 +349,7 @@ class SearchEnv(gym.Env[str, str]):
             "invalid_actions": self.invalid_actions,
             "queries": list(self.queries),
             "retrieved_ids": [list(ids) for ids in self.retrieved_ids],
+            "retrieved_documents": [list(docs) for docs in self.retrieved_documents],
         }
 
     def _fit(self, obs: str) -> str:

@@ -30,7 +30,9 @@ def load_flashrag(
 
     Args:
         corpus_path: JSONL (optionally ``.gz``) of ``{"id", "contents"}`` where ``contents`` is
-            ``'"Title"\ntext'``, split by ``corpora.records.split_contents``. Required.
+            ``'"Title"\ntext'``, split by ``corpora.records.split_contents``. Required unless
+            ``qa_paths`` is given: without it the corpus has questions and no documents, for
+            a remote retriever (``retriever=remote``) whose server holds them.
         qa_paths: Split name (``train``, ``dev``, ``test``) to a JSONL file of ``{"id"?,
             "question", "golden_answers", "hops"?}``; ``None``: documents only.
 
@@ -48,15 +50,17 @@ def load_flashrag(
             below 1; any field of the wrong type. Accepted: a document with a title and no
             text (``'"Title"\n'``), questions without ``id`` or ``hops``, unknown fields.
     """
-    if corpus_path is None:
+    if corpus_path is None and not qa_paths:
         raise ValueError(
             "flashrag: pass corpus_path=<JSONL of {id, contents}> and optionally "
-            "qa_paths={'test': <JSONL of {question, golden_answers}>}"
+            "qa_paths={'test': <JSONL of {question, golden_answers}>}, or qa_paths alone for "
+            "a remote retriever (the server holds the documents)"
         )
     for split in qa_paths or {}:
         check_split(split, "qa_paths")
     docs = SourcedDocuments()
-    for where, record in iter_records(corpus_path, "corpus_path"):
+    records = iter_records(corpus_path, "corpus_path") if corpus_path is not None else iter(())
+    for where, record in records:
         contents = nonblank(require(record, "contents", where, DOC_FIELDS), "contents", where)
         title, text = split_contents(contents)
         docs.add(identifier(record, ("id",), where, DOC_FIELDS), title, text, where)

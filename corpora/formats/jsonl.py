@@ -32,9 +32,12 @@ def load_jsonl(
     Each line is a document or a question; a record with a ``question`` field is a question.
     Documents and questions may share one file (``path``) or be kept apart (``path`` for the
     documents, ``questions_path`` for the questions only); files may be JSON lists or gzipped.
+    With ``questions_path`` alone the corpus has questions and no documents: for a remote
+    retriever (``retriever=remote``), whose server holds the documents.
 
     Args:
-        path: The documents file (required): ``{"doc_id" (or "id"), "title"?, "text"}``.
+        path: The documents file: ``{"doc_id" (or "id"), "title"?, "text"}``. Required unless
+            ``questions_path`` is given.
         questions_path: Optional questions file: ``{"qid" (or "id"), "question", "answers"
             (a list or one string), "supporting_ids"?, "hops"?, "split"?, "qtype"?,
             "entities"?}``.
@@ -43,7 +46,8 @@ def load_jsonl(
     Returns:
         A corpus keeping the given ids, de-duplicated on title + text (supporting ids of a
         dropped duplicate point to the kept copy). ``hops`` defaults to the number of
-        supporting ids (at least 1).
+        supporting ids (at least 1). Without ``path``, supporting ids are kept as given (they
+        name documents of the server's corpus, which cannot be checked here).
 
     Raises:
         CorpusFormatError: Refused, naming file and line: an empty file, or ``path`` without
@@ -56,15 +60,16 @@ def load_jsonl(
             empty: a question without evidence labels), ``hops``, ``split``, ``qtype``,
             ``entities``; unknown fields are ignored.
     """
-    if path is None:
+    if path is None and questions_path is None:
         raise ValueError(
             "jsonl: pass path=<JSONL of documents {doc_id, title, text}> and optionally "
-            "questions_path=<JSONL of questions {qid, question, answers, supporting_ids}>"
+            "questions_path=<JSONL of questions {qid, question, answers, supporting_ids}>, or "
+            "questions_path alone for a remote retriever (the server holds the documents)"
         )
     check_split(split)
     docs = SourcedDocuments()
     pending: list[tuple[str, Record]] = []
-    for where, record in iter_records(path, "path"):
+    for where, record in iter_records(path, "path") if path is not None else iter(()):
         if "question" in record:
             pending.append((where, record))
         else:
@@ -76,7 +81,9 @@ def load_jsonl(
             require(record, "question", where, QUESTION_FIELDS)
             pending.append((where, record))
     documents, alias = docs.build()
-    if not documents:
+    # Without documents there is nothing to check supporting ids against: the server has them.
+    known: dict[str, str] | None = None if path is None else alias
+    if path is not None and not documents:
         raise format_error(
             str(path),
             f"no documents in {path}: all its {len(pending)} records are questions",
@@ -84,23 +91,24 @@ def load_jsonl(
         )
     questions = QuestionSet()
     for where, record in pending:
-        questions.add(_question(record, where, split, alias), where)
+        questions.add(_question(record, where, split, known), where)
     return Corpus("jsonl", documents, questions.questions())
 
 
-def _question(record: Record, where: str, split: str, alias: dict[str, str]) -> Question:
+def _question(record: Record, where: str, split: str, alias: dict[str, str] | None) -> Question:
+    """A question; ``alias`` maps document ids to kept ids (``None``: no documents to check)."""
     supporting: list[str] = []
     listed: set[str] = set()
     for item in check_type(record.get("supporting_ids", []), "supporting_ids", where, list):
         doc_id = str(check_type(item, "supporting_ids", where, (str, int)))
-        if doc_id not in alias:
+        if alias is not None and doc_id not in alias:
             raise format_error(
                 where, f"supporting id {doc_id!r} is not a document id", "fix or remove it"
             )
         if doc_id in listed:
             raise format_error(where, f"supporting id {doc_id!r} is listed twice", "remove one")
         listed.add(doc_id)
-        supporting.append(alias[doc_id])
+        supporting.append(doc_id if alias is None else alias[doc_id])
     answers = require(record, "answers", where, QUESTION_FIELDS, (list, str))
     entities = string_list(optional(record, "entities", where, list, []), "entities", where)
     question_split = optional(record, "split", where, str, split)

@@ -17,8 +17,10 @@ RETRIEVERS = Registry("retriever", {
     "hybrid": "corpora.retrieval.factory:make_hybrid",
     "remote": "corpora.retrieval.remote:RemoteRetriever",
 })
-#: Kinds that work without a local corpus.
+#: Kinds that work without a local corpus (or with one that holds only questions).
 _CORPUS_OPTIONAL = frozenset({"remote"})
+#: Kinds that leave the check to the kinds they are built from.
+_DELEGATING = frozenset({"hybrid"})
 #: Kinds that keep an index cache: ``hybrid`` hands its ``cache`` and ``cache_dir`` to these.
 _CACHED_KINDS = frozenset({"bm25", "dense"})
 
@@ -78,14 +80,25 @@ def make_retriever(kind: str = "bm25", corpus: Corpus | None = None, **options: 
             ``hybrid`` (reciprocal-rank fusion; options ``kinds``, ``weights``, ``rrf_k``,
             ``depth``, ``kind_options``) or ``remote`` (Search-R1 server; option ``url``);
             or a ``"module:function"`` entry point of one's own.
-        corpus: The documents to search (optional only for ``remote``).
+        corpus: The documents to search (optional only for ``remote``, which also takes a
+            corpus of questions without documents).
         **options: Keyword arguments of the backend's constructor.
 
     Raises:
-        ValueError: Unknown kind (with close-match suggestions), or no corpus for a local kind.
+        ValueError: Unknown kind (with close-match suggestions), or no corpus (or a corpus
+            without documents) for a local kind.
         TypeError: An option the backend does not take (naming the allowed ones).
     """
-    if corpus is None and kind not in _CORPUS_OPTIONAL:
-        RETRIEVERS.resolve(kind)  # an unknown kind is the better error
-        raise ValueError(f"retriever {kind!r} needs a corpus")
+    if kind not in _CORPUS_OPTIONAL:
+        if corpus is None:
+            RETRIEVERS.resolve(kind)  # an unknown kind is the better error
+            raise ValueError(f"retriever {kind!r} needs a corpus")
+        if not corpus.documents and kind not in _DELEGATING:
+            RETRIEVERS.resolve(kind)
+            raise ValueError(
+                f"retriever {kind!r} indexes a local corpus, but corpus {corpus.name!r} has no "
+                f"documents (only {len(corpus.questions)} questions): give the corpus its "
+                "documents (e.g. path=<documents file>) or use retriever=remote, whose "
+                "server holds them"
+            )
     return RETRIEVERS.build(kind, corpus=corpus, **options)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from corpora.records import Corpus
+from corpora.records import Corpus, Document
 from corpora.retrieval.base import Hit, Retriever
 from corpora.retrieval.ranking import check_search_args
 
@@ -79,12 +79,16 @@ class HybridRetriever:
         out: list[list[Hit]] = []
         for qi in range(len(queries)):
             fused: dict[str, float] = {}
+            documents: dict[str, Document] = {}  # kept from hits that carry one (remote ones)
             for weight, ranking in zip(self.weights, rankings, strict=True):
                 for rank, hit in enumerate(ranking[qi], start=1):
                     fused[hit.doc_id] = fused.get(hit.doc_id, 0.0) + weight / (self.rrf_k + rank)
+                    if hit.document is not None:
+                        documents.setdefault(hit.doc_id, hit.document)
             order = sorted(
                 fused.items(),
                 key=lambda item: (-item[1], self._position.get(item[0], math.inf), item[0]),
             )
-            out.append([Hit(doc_id, score) for doc_id, score in order[:k] if score > 0])
+            out.append([Hit(doc_id, score, documents.get(doc_id))
+                        for doc_id, score in order[:k] if score > 0])
         return out

@@ -166,9 +166,20 @@ def test_corpora_are_loaded_once_per_process():
 
 
 @pytest.mark.parametrize("option", GROUPS["retriever"])
-def test_retriever_options_build(option):
+def test_retriever_options_build(option, retrieval_server):
     corpus = corpora.load("synthetic", size="tiny")
-    retriever = build_retriever(train_config(f"retriever={option}").retriever, corpus)
+    overrides = []
+    if option == "remote":  # a stub server in place of the configured one, searching by BM25
+        local = corpora.make_retriever("bm25", corpus, cache=False)
+
+        def serve(handler, request):
+            return 200, {"result": [
+                [{"document": {"id": h.doc_id, "contents": corpus.by_id[h.doc_id].text},
+                  "score": h.score} for h in hits]
+                for hits in local.search(request["queries"], request["topk"])]}
+
+        overrides = [f"retriever.url={retrieval_server(serve)}"]
+    retriever = build_retriever(train_config(f"retriever={option}", *overrides).retriever, corpus)
     [hits] = retriever.search([corpus.documents[0].title], 3)
     assert hits and hits[0].doc_id in corpus.by_id
 

@@ -61,11 +61,13 @@ def test_episode_step_by_step(env):
         "invalid_actions": 0,
         "queries": [],
         "retrieved_ids": [],
+        "retrieved_documents": [],
     }
     obs, reward, terminated, truncated, info = env.step(
         "<think>look</think><search>Toraven Mekali</search>"
     )
     assert (reward, terminated, truncated) == (0.0, False, False)
+    assert info["retrieved_documents"] == [[env.corpus.by_id[d] for d in info["retrieved_ids"][0]]]
     assert parse_information(obs)[0] == (
         "Toraven Mekali",
         "Toraven Mekali is a poet born in Velora in 1950.",
