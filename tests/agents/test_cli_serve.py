@@ -1,4 +1,5 @@
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -10,7 +11,12 @@ import httpx
 import pytest
 
 import corpora
+from agents.build import make_envs
 from agents.cli.schema import ServeConfig, compose_config, unknown_key
+from agents.registry import make_agent_policy
+from agents.rollout import rollout
+from agents.training.config import EnvConfig
+from agents.trajectory import Trajectory
 from corpora.records import join_contents
 from corpora.retrieval import BM25Retriever
 
@@ -56,6 +62,22 @@ def serving(tmp_path: Path, *overrides: str) -> Iterator[tuple[str, Path]]:
             proc.wait()
 
 
+def questions_file(corpus: corpora.Corpus, folder: Path) -> Path:
+    """The corpus's test questions as a JSONL file of questions only (no documents)."""
+    path = folder / "questions.jsonl"
+    path.write_text("".join(json.dumps({"qid": q.qid, "question": q.question,
+                                        "answers": list(q.answers), "split": "test"}) + "\n"
+                            for q in corpus.split("test")))
+    return path
+
+
+def play(corpus: corpora.Corpus, retriever: corpora.Retriever) -> list[Trajectory]:
+    """A scripted agent's episodes of the first 12 test questions, 4 environments at a time."""
+    batch = make_envs(corpus, retriever, EnvConfig(), "test", 4)
+    qids = [q.qid for q in corpus.split("test")[:12]]
+    return rollout(make_agent_policy("base_verbatim", corpus), batch, qids)
+
+
 def test_the_served_retriever_answers_as_the_in_process_bm25(tmp_path):
     corpus = corpora.load("synthetic", size="tiny")
     queries = [q.question for q in corpus.questions[:8]]
@@ -65,6 +87,10 @@ def test_the_served_retriever_answers_as_the_in_process_bm25(tmp_path):
                                                     "return_scores": True}, timeout=30)
         info = httpx.get(f"{url}/info", timeout=30).json()
         remote = corpora.make_retriever("remote", url=url).search(queries, 3)
+        oversized = httpx.post(f"{url}/retrieve", json={"queries": ["q"] * 2000}, timeout=30)
+        questions_only = corpora.load("jsonl", questions_path=questions_file(corpus, tmp_path))
+        episodes = play(questions_only, corpora.make_retriever("remote", url=url))
+    local = play(corpus, BM25Retriever(corpus, cache=False))
     assert reply.status_code == 200
     result = reply.json()["result"]
     assert [[(r["document"]["id"], r["score"]) for r in row] for row in result] == [
@@ -79,6 +105,12 @@ def test_the_served_retriever_answers_as_the_in_process_bm25(tmp_path):
     assert stdout.read_text().splitlines()[0] == (
         f"forksearch-serve: {url} corpus {corpus.name} ({len(corpus.documents)} documents), "
         "retriever bm25, 1 worker")
+    assert oversized.status_code == 413 and oversized.json()["limit"] == "max_queries"
+    # Episodes against the service over a questions file alone: no document is loaded here.
+    assert not questions_only.documents
+    assert [t.em for t in episodes] == [t.em for t in local] and any(t.em for t in episodes)
+    assert [t.retrieved_ids for t in episodes] == [t.retrieved_ids for t in local]
+    assert all(t.strategy_labels == u.strategy_labels for t, u in zip(episodes, local))
 
 
 @pytest.mark.slow
