@@ -1,18 +1,26 @@
-"""``forksearch-train``: demonstrations, SFT and entropy-regulated RL, then a test evaluation."""
+"""``forksearch-train``: demonstrations, SFT and entropy-regulated RL, then a test evaluation.
+
+Under ``accelerate launch`` (see ``conf/accelerate/``) every process runs this program; the main
+process alone writes the run directory, Hydra's files and the log included.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
+import transformers
 from rich.console import Console
 from rich.table import Table
 
 from agents.cli.schema import entry_point
 from agents.evaluation import json_safe
 from agents.plots import plot_training
+from agents.training import distributed
 from agents.training.config import TrainConfig
 from agents.training.metrics import METRICS_NAME, MetricsLog
 from agents.training.runner import Run
@@ -88,12 +96,33 @@ def train(cfg: TrainConfig, out_dir: Path) -> None:
     job = Run(cfg, out_dir)  # checks splits, model source... before anything runs
     result = job.execute()
     test = job.test()
-    summary = write_summary(out_dir, result, test, job.wall_time_s())  # over every process
-    plot_training(MetricsLog(out_dir / METRICS_NAME).rows(), out_dir)
-    print_result(summary, out_dir)
+    if not distributed.is_main():
+        if job.run_dir != out_dir:  # this process's Hydra read the clock a second apart
+            with contextlib.suppress(OSError):
+                out_dir.rmdir()  # left empty (see main)
+        return
+    run_dir = job.run_dir
+    summary = write_summary(run_dir, result, test, job.wall_time_s())  # over every process
+    plot_training(MetricsLog(run_dir / METRICS_NAME).rows(), run_dir)
+    print_result(summary, run_dir)
 
 
-main = entry_point("train", TrainConfig, PROGRAM, train)
+_run_job = entry_point("train", TrainConfig, PROGRAM, train)
+
+
+def main() -> None:
+    """Entry point of ``forksearch-train``.
+
+    A process other than the main one of a multi-process launch writes no Hydra files and logs
+    only warnings (to the console): the main process's log and ``.hydra/`` describe the run.
+    """
+    if distributed.launched_rank() > 0:
+        sys.argv += ["hydra.output_subdir=null", "hydra/hydra_logging=none",
+                     "hydra/job_logging=none"]
+        transformers.utils.logging.disable_progress_bar()  # model loads and saves
+    _run_job()
+    distributed.finish()  # the others wait for the main process's summary
+
 
 if __name__ == "__main__":
     main()

@@ -176,7 +176,8 @@ class SFTPhaseConfig:
 
     Attributes:
         steps: Optimizer steps of the first SFT phase (refreshes use ``schedule.refresh_steps``).
-        batch_size: Demonstrations per optimizer step (balanced across strategies).
+        batch_size: Demonstrations per optimizer step and process (balanced across
+            strategies).
         learning_rate: Peak learning rate, in (0, 1).
         lr_scheduler: ``transformers`` scheduler name.
         warmup_ratio: Share of the phase spent warming up, in [0, 1).

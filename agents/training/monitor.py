@@ -7,6 +7,7 @@ that ``report_to`` backends (TensorBoard) and ``metrics.jsonl`` receive the same
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -16,10 +17,13 @@ from typing import Any
 from tqdm.auto import tqdm
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
+from agents.training import distributed
 from agents.training.demonstrations import ReplayBuffer
 from agents.training.metrics import MetricsLog, episode_stats, make_row
 from agents.training.schedule import EntropyTrigger
 from agents.trajectory import Trajectory
+
+log = logging.getLogger(__name__)
 
 #: Evaluates the current model on the held-out split; returns ``dev_``-prefixed figures.
 Evaluator = Callable[[Any], dict[str, float]]
@@ -45,7 +49,8 @@ class PhaseMonitor(TrainerCallback):
     Args:
         phase: The phase being run.
         metrics: The run's ``metrics.jsonl``.
-        evaluate: Held-out evaluation of the current model.
+        evaluate: Held-out evaluation of the current model (every process calls it, at the
+            same steps: it may split the questions between them).
         commit: Called after each checkpoint is written.
         eval_every: Also evaluate every this many phase steps (0: only at the phase's end).
         trigger: Strategy-entropy trigger that may end an RL phase early.
@@ -71,11 +76,18 @@ class PhaseMonitor(TrainerCallback):
     _started: float | None = None
 
     def observe(self, episodes: Sequence[Trajectory], tokens: int) -> None:
-        """Record a fresh training batch (rollouts or demonstrations) of ``tokens`` tokens."""
+        """Record a fresh training batch (rollouts or demonstrations) of ``tokens`` tokens.
+
+        Called on every process with its own share of the batch: the figures, trigger and
+        replay buffer see the whole batch, gathered from every process.
+        """
+        shares = distributed.gather([(list(episodes), tokens)])
+        episodes = [t for share, _ in shares for t in share]
         self.batch_stats = episode_stats(episodes)
-        self.tokens += tokens  # this process's; timing_now() adds the earlier ones'
+        # Every process's tokens since this start; timing_now() adds those committed earlier.
+        self.tokens += sum(n for _, n in shares)
         if self.trigger is not None:
-            self.trigger.observe([label for t in episodes for label in t.strategy_labels])
+            self.trigger.observe(episodes)
         if self.replay is not None:
             self.replay.observe(episodes)
 
@@ -95,24 +107,35 @@ class PhaseMonitor(TrainerCallback):
         self._started = time.perf_counter()
         self._bar = tqdm(total=self.phase.max_steps, initial=state.global_step,
                          desc=f"phase {self.phase.index} {self.phase.kind}",
-                         disable=not self.progress, dynamic_ncols=True)
+                         disable=not (self.progress and state.is_world_process_zero),
+                         dynamic_ncols=True)
 
     def on_step_end(self, args: TrainingArguments, state: TrainerState,
                     control: TrainerControl, **kwargs: Any) -> None:
         """Check the trigger, then evaluate on the held-out split when the step calls for it."""
-        if self.trigger is not None and self.trigger.check(state.global_step):
+        trigger = self.trigger
+        if trigger is not None and trigger.check(state.global_step):
             self.stopped_early = state.global_step < state.max_steps
             control.should_training_stop = True
             control.should_save = True
+            if state.is_world_process_zero:
+                log.info("phase %d: %s", self.phase.index, trigger.describe())
+        if trigger is not None and trigger.history and trigger.history[-1]["step"] == \
+                state.global_step:  # a window closed: its figures go into this step's row
+            self.pending.update({f"window_{k}": v for k, v in trigger.history[-1].items()
+                                 if k != "step"})
         ends = control.should_training_stop or state.global_step >= state.max_steps
         due = self.eval_every > 0 and state.global_step % self.eval_every == 0
         if ends or due:
-            self.pending = self.evaluate(kwargs["model"])
+            self.pending.update(self.evaluate(kwargs["model"]))
 
     def on_log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
                logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
-        """Append the step's row to ``metrics.jsonl`` (the end-of-training summary is no step)."""
-        if logs is None or "train_runtime" in logs:
+        """Append the step's row to ``metrics.jsonl`` (the end-of-training summary is no step).
+
+        Only the main process writes: every process logs the same, gathered, figures.
+        """
+        if logs is None or "train_runtime" in logs or not state.is_world_process_zero:
             return
         self.metrics.append(make_row(self.phase.kind, self.phase.index,
                                      self.phase.start_step + state.global_step,

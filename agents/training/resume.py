@@ -31,18 +31,27 @@ RESUME_NAME = "forksearch_state.pt"
 log = logging.getLogger(__name__)
 
 
-def save_resume_state(folder: Path, state: dict[str, Any]) -> None:
+def resume_name(process: int = 0) -> str:
+    """File of a process's resume state: :data:`RESUME_NAME` for the main (or only) one.
+
+    The other processes of a multi-process run have their own generators and rollout batches.
+    """
+    return RESUME_NAME if process == 0 else RESUME_NAME.replace(".pt", f"-{process}.pt")
+
+
+def save_resume_state(folder: Path, state: dict[str, Any], process: int = 0) -> None:
     """Write ``state`` (tensors, numbers, strings, lists and dicts of them) into ``folder``."""
-    torch.save(state, folder / RESUME_NAME)
+    torch.save(state, folder / resume_name(process))
 
 
-def load_resume_state(folder: Path, device: torch.device | str) -> dict[str, Any] | None:
+def load_resume_state(folder: Path, device: torch.device | str,
+                      process: int = 0) -> dict[str, Any] | None:
     """Read what :func:`save_resume_state` wrote (None if the checkpoint has none).
 
     Tensors come back on ``device``, except random generator states (a ``torch.uint8`` tensor
     under a key ending in ``generator``), which ``Generator.set_state`` takes on the CPU.
     """
-    path = folder / RESUME_NAME
+    path = folder / resume_name(process)
     if not path.exists():
         return None
     state = torch.load(path, map_location="cpu", weights_only=True)
@@ -82,16 +91,20 @@ class ResumableTrainerMixin:
     def _save_checkpoint(self, model: Any, trial: Any) -> None:
         with section("checkpoint"):
             super()._save_checkpoint(model, trial)  # type: ignore[misc]
-            if self.args.should_save:
-                folder = f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
-                output_dir = self._get_output_dir(trial=trial)  # type: ignore[attr-defined]
-                save_resume_state(Path(output_dir) / folder, self.resume_state())
+            folder = f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+            output_dir = self._get_output_dir(trial=trial)  # type: ignore[attr-defined]
+            save_resume_state(Path(output_dir) / folder, self.resume_state(),
+                              self.args.process_index)
+            # The run state may name this checkpoint (on_save) only once every process's part
+            # of it is written.
+            self.accelerator.wait_for_everyone()
 
     def _load_optimizer_and_scheduler(self, checkpoint: str | None) -> None:
         super()._load_optimizer_and_scheduler(checkpoint)  # type: ignore[misc]
         if checkpoint is None:
             return
-        state = load_resume_state(Path(checkpoint), self.accelerator.device)
+        state = load_resume_state(Path(checkpoint), self.accelerator.device,
+                                  self.args.process_index)
         if state is None:
             log.warning("%s holds no %s (written by an older forksearch): the resumed phase "
                         "may differ from an uninterrupted one", checkpoint, RESUME_NAME)

@@ -4,6 +4,10 @@ Every phase starts from the model folder the run state names (so a resumed run a
 uninterrupted one start each phase alike), trains in place with its own optimizer, and ends by
 saving the model and committing the state. See :mod:`agents.training.checkpoint` for what is on
 disk and :mod:`agents.training.metrics` for ``metrics.jsonl``.
+
+Under ``accelerate launch`` every process runs the same schedule in step; the main process alone
+writes the run directory, and each commit ends at a barrier, after which the others may read
+what it names (:mod:`agents.training.distributed`). The replay buffer lives on the main process.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from agents.evaluation import summarize
 from agents.lm import LMPolicy
 from agents.profiling import section
 from agents.rollout import rollout
+from agents.training import distributed
 from agents.training.checkpoint import (
     CONFIG_NAME,
     PhaseRecord,
@@ -43,8 +48,9 @@ from agents.training.preflight import check_run
 from agents.training.schedule import EntropyTrigger, Schedule
 from agents.training.sft import run_sft
 from agents.training.trainer_args import common_args, quiet_libraries, resolve_device
-from agents.trajectory import load_jsonl, save_jsonl, spread_sample
+from agents.trajectory import Trajectory, load_jsonl, save_jsonl, spread_sample
 from corpora.atomic import publish
+from envs.batch import SearchEnvBatch
 
 log = logging.getLogger(__name__)
 
@@ -55,19 +61,23 @@ class Run:
     def __init__(self, cfg: TrainConfig, run_dir: Path,
                  callbacks: Sequence[TrainerCallback] = ()) -> None:
         self._clock = time.perf_counter()
-        self.cfg, self.run_dir, self.callbacks = cfg, Path(run_dir), list(callbacks)
+        self.cfg, self.callbacks = cfg, list(callbacks)
         self.device = resolve_device(cfg.model.device)
+        distributed.start(cpu=self.device == "cpu")
+        # The main process's folder: each process's Hydra may have read the clock apart.
+        self.run_dir = Path(distributed.broadcast(str(run_dir)))
         self.metrics = MetricsLog(self.run_dir / METRICS_NAME)
-        self.corpus = load_corpus(cfg.corpus)
-        check_run(cfg, self.corpus, self.run_dir)  # before anything is built or written
-        self.retriever = build_retriever(cfg.retriever, self.corpus)
+        with distributed.main_first():  # the others then load what it cached
+            self.corpus = load_corpus(cfg.corpus)
+            check_run(cfg, self.corpus, self.run_dir)  # before anything is built or written
+            self.retriever = build_retriever(cfg.retriever, self.corpus)
         self.train_questions = self.corpus.split("train")[: cfg.demos.max_questions]
         self.dev_qids = [q.qid for q in self.corpus.split(cfg.eval.split)][: cfg.eval.max_questions]
         self.train_batch = make_envs(self.corpus, self.retriever, cfg.env, "train")
         self.dev_batch = make_envs(self.corpus, self.retriever, cfg.env, cfg.eval.split,
                                    min(cfg.env.batch_size, len(self.dev_qids) * cfg.eval.samples))
         self.schedule = Schedule(cfg.schedule, cfg.sft.steps)
-        self.replay = ReplayBuffer() if cfg.schedule.replay else None
+        self.replay = ReplayBuffer() if cfg.schedule.replay and distributed.is_main() else None
         self._elapsed_before = 0.0
         self.state = self._open()
         self._elapsed_before = self.state.elapsed_s
@@ -79,6 +89,17 @@ class Run:
         return self._elapsed_before + time.perf_counter() - self._clock
 
     def _open(self) -> RunState:
+        """Start or resume the run (main process); the others then follow its committed state."""
+        state = self._open_main() if distributed.is_main() else None
+        distributed.barrier()
+        if state is None:
+            state = load_state(self.run_dir)
+            if state is None:
+                raise RuntimeError(f"the main process committed no run state in {self.run_dir}")
+            self.schedule.load_state_dict(state.schedule)
+        return state
+
+    def _open_main(self) -> RunState:
         state = load_state(self.run_dir)
         if state is not None and not self.cfg.resume:
             raise FileExistsError(f"{self.run_dir} already holds a run; pass resume=true to "
@@ -118,7 +139,7 @@ class Run:
         self.metrics.truncate(0)
         self.state = RunState(model="models/init", pool="pool/pool-00.jsonl",
                               schedule=self.schedule.state_dict())
-        self._commit()
+        self._save_state()
         return self.state
 
     def _save_model(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
@@ -127,10 +148,17 @@ class Run:
             model.save_pretrained(path)
             tokenizer.save_pretrained(path)
 
-        publish(self.run_dir / rel, write)
+        if distributed.is_main():
+            publish(self.run_dir / rel, write)
         return rel
 
     def _commit(self) -> None:
+        """Commit the run state (main process), then wait until every process is there."""
+        if distributed.is_main():
+            self._save_state()
+        distributed.barrier()
+
+    def _save_state(self) -> None:
         self.state.schedule = self.schedule.state_dict()
         self.state.elapsed_s = self.wall_time_s()
         replay = self.replay
@@ -169,12 +197,15 @@ class Run:
                 publish(self.run_dir / self.state.pool, pool.save)
             log.info("replay: %d RL episodes joined the pool", len(chosen))
             self.replay.clear()
+        if refresh:  # the replay buffer, and so the refreshed pool, is the main process's
+            self.state.pool = distributed.broadcast(self.state.pool)
         self.state.phase = PhaseRecord(index=index, kind=kind, max_steps=max_steps,
                                        start_step=self.state.global_step, refresh=refresh)
         trigger = None
         if kind == "rl" and self.schedule.triggered:
             sched = self.cfg.schedule
-            trigger = EntropyTrigger(sched.entropy_threshold, sched.entropy_drop, sched.period)
+            trigger = EntropyTrigger(sched.entropy_threshold, sched.entropy_drop, sched.period,
+                                     sched.pass_drop)
         self.state.trigger = trigger.state_dict() if trigger else None
         self._commit()
 
@@ -202,11 +233,12 @@ class Run:
     def _monitor(self, phase: PhaseRecord, tokenizer: PreTrainedTokenizerBase) -> PhaseMonitor:
         def evaluate(model: PreTrainedModel) -> dict[str, float]:
             was_training = model.training  # LMPolicy puts the model in eval mode
-            policy = self._policy(model, tokenizer, self.cfg.eval.temperature, self.cfg.seed, "dev")
+            policy = self._policy(model, tokenizer, self.cfg.eval.temperature,
+                                  self.cfg.seed + distributed.rank(), "dev")
             try:
                 with section("eval"):
-                    episodes = rollout(policy, self.dev_batch, self.dev_qids,
-                                       samples=self.cfg.eval.samples)
+                    episodes = self._play_shared(policy, self.dev_batch, self.dev_qids,
+                                                 self.cfg.eval.samples)
             finally:
                 model.train(was_training)
             return episode_stats(episodes, k=self.cfg.eval.samples, prefix="dev_")
@@ -225,6 +257,19 @@ class Run:
             replay=self.replay if phase.kind == "rl" else None, progress=self.cfg.progress,
             timing=dict(phase.timing))
 
+    def _play_shared(self, policy: LMPolicy, batch: SearchEnvBatch, qids: Sequence[str],
+                     samples: int, progress: bool = False) -> list[Trajectory]:
+        """Episodes of ``qids``, each process playing its share; all of them, in ``qids`` order.
+
+        Every process gets every episode (so all compute the same figures).
+        """
+        mine = rollout(policy, batch, distributed.share(qids), samples=samples,
+                       progress=progress and distributed.is_main())
+        if distributed.size() == 1:
+            return mine
+        position = {qid: i for i, qid in enumerate(qids)}
+        return sorted(distributed.gather(mine), key=lambda t: (position[t.qid], t.sample))
+
     def _train_phase(self, phase: PhaseRecord, model: PreTrainedModel,
                      tokenizer: PreTrainedTokenizerBase, monitor: PhaseMonitor,
                      resume: Path | None) -> None:
@@ -237,13 +282,17 @@ class Run:
         if phase.kind == "sft":
             policy = self._policy(model, tokenizer, 1.0, seed, "sft")
             pool = DemoPool.load(self.run_dir / self.state.pool)
-            demos = pool.balanced_sample(phase.max_steps * cfg.sft.batch_size, seed=seed)
+            # sft.batch_size is per process: the Trainer deals each process its own batches.
+            demos = pool.balanced_sample(phase.max_steps * cfg.sft.batch_size * distributed.size(),
+                                         seed=seed)
             if cfg.demos.rename_entities > 0:
                 demos = EntityRenamer(self.corpus).augment(demos, cfg.demos.rename_entities, seed)
             run_sft(model, tokenizer, policy, demos, cfg.sft, common, monitor, resume,
                     callbacks=self.callbacks)
         else:
-            policy = self._policy(model, tokenizer, cfg.rl.temperature, seed, "policy")
+            # Each process plays its own prompts, with its own sampling generator.
+            policy = self._policy(model, tokenizer, cfg.rl.temperature,
+                                  seed + distributed.rank(), "policy")
             args = grpo_config(common, cfg.rl, cfg.entropy, policy.max_length)
             run_grpo(model, tokenizer, policy, self.train_batch, self.train_questions, args,
                      cfg.entropy, monitor, resume, callbacks=self.callbacks)
@@ -257,6 +306,9 @@ class Run:
             **throughput(phase.steps, phase.timing),
             "stopped_early": phase.steps < phase.max_steps,
             "pool": DemoPool.load(self.run_dir / self.state.pool).counts(),
+            # The trigger's windows and what fired it, so a reader sees why RL stopped.
+            **({"trigger": {k: self.state.trigger[k] for k in ("reference", "history", "fired")}}
+               if self.state.trigger else {}),
             **({k: v for k, v in evaluated[-1].items() if k.startswith("dev_")}
                if evaluated else {}),
         }
@@ -273,15 +325,19 @@ class Run:
         """Episodes of the final model on ``cfg.test``'s split: accuracy, pass@k, diversity.
 
         200 episodes, of questions spread over the split, go to
-        ``test_trajectories_sample.jsonl``.
+        ``test_trajectories_sample.jsonl``. With several processes each plays its share of the
+        questions; every process returns the figures of all the episodes.
         """
         test = self.cfg.test
         model, tokenizer = load_model(str(self.run_dir / self.state.model), self.cfg.model)
-        policy = self._policy(model, tokenizer, test.temperature, self.cfg.seed, "final")
+        policy = self._policy(model, tokenizer, test.temperature,
+                              self.cfg.seed + distributed.rank(), "final")
         qids = [q.qid for q in self.corpus.split(test.split)][: test.max_questions]
         batch = make_envs(self.corpus, self.retriever, self.cfg.env, test.split)
-        episodes = rollout(policy, batch, qids, samples=test.samples, progress=self.cfg.progress)
-        save_jsonl(spread_sample(episodes, 200), self.run_dir / "test_trajectories_sample.jsonl")
+        episodes = self._play_shared(policy, batch, qids, test.samples, self.cfg.progress)
+        if distributed.is_main():
+            save_jsonl(spread_sample(episodes, 200),
+                       self.run_dir / "test_trajectories_sample.jsonl")
         return summarize(episodes, k=test.samples, seed=self.cfg.seed)
 
     def summary(self) -> dict[str, Any]:

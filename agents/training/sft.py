@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
@@ -23,6 +24,7 @@ from trl.trainer.utils import pad
 
 from agents.diversity import token_entropy_stats
 from agents.lm import LMPolicy
+from agents.training import distributed
 from agents.training.config import SFTPhaseConfig
 from agents.training.fused_head import keep_own_head
 from agents.training.monitor import MeasuredTrainerMixin, PhaseMonitor
@@ -96,11 +98,15 @@ def teacher_forced_entropy(entropy: torch.Tensor, labels: torch.Tensor,
     """Token-entropy figures of a batch from the fused LM head's next-token entropies.
 
     ``entropy`` is ``[B, T - 1]``: position ``t`` predicts token ``t + 1``, as ``labels[:, 1:]``.
+    In a multi-process run every process calls this with its share of the step's batch and
+    gets the figures of the whole batch.
     """
-    target = (labels[:, 1:] != -100).cpu().numpy()
-    return token_entropy_stats(entropy.detach().float().cpu().numpy(), target,
-                               query_mask[:, 1:].bool().cpu().numpy(),
-                               answer_mask[:, 1:].bool().cpu().numpy())
+    arrays = (entropy.detach().float().cpu().numpy(), (labels[:, 1:] != -100).cpu().numpy(),
+              query_mask[:, 1:].bool().cpu().numpy(), answer_mask[:, 1:].bool().cpu().numpy())
+    # Widths differ between processes: the token-wise figures need only the flat arrays.
+    shares = distributed.gather([tuple(a.ravel() for a in arrays)])
+    h, agent, query, answer = (np.concatenate([s[i] for s in shares]) for i in range(4))
+    return token_entropy_stats(h, agent, query, answer)
 
 
 class DemoSFTTrainer(ResumableTrainerMixin, MeasuredTrainerMixin, SFTTrainer):
@@ -181,7 +187,8 @@ def run_sft(
         model: The policy model (trained in place).
         tokenizer: Its tokenizer (the ``processing_class``).
         policy: An ``LMPolicy`` over the model: it defines the token layout.
-        demos: ``max_steps * batch_size`` demonstrations, in training order.
+        demos: ``max_steps * batch_size`` demonstrations per process, in training order (the
+            ``Trainer`` deals each process its batches).
         cfg: SFT settings.
         common: ``trainer_args.common_args`` for this phase.
         monitor: The phase's monitor (logging, evaluation, checkpoint commits).

@@ -59,6 +59,9 @@ def common_args(
         "disable_tqdm": True,
         "dataloader_num_workers": 0,
         "gradient_checkpointing": gradient_checkpointing,
+        # Every trained weight gets a gradient at every step: DDP need not search for unused
+        # ones (a graph traversal per step, and a warning in each process).
+        "ddp_find_unused_parameters": False,
     }
 
 

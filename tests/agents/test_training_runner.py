@@ -56,6 +56,7 @@ def test_smoke_schedule_logs_every_step_of_both_phases(tmp_path: Path) -> None:
             assert r[name] is not None, (r["step"], name)
     rl = [r for r in rows if r["phase"] == "rl"]
     assert all(r["kl_cov_fraction"] > 0 for r in rl)
+    assert {r["episodes"] for r in rl} == {2 * 2}  # questions_per_step x num_generations
     sft = [r for r in rows if r["phase"] == "sft"]
     assert all(r["reward"] == 1.0 and r["mean_token_accuracy"] is not None for r in sft)
     state = load_state(tmp_path)
