@@ -21,12 +21,13 @@ class RLPhaseConfig:
     """GRPO on environment rollouts (``trl.GRPOTrainer``).
 
     One optimizer step sees ``questions_per_step * num_generations`` episodes (times
-    ``gradient_accumulation_steps``); each rollout batch serves ``num_iterations`` passes.
+    ``gradient_accumulation_steps``, times the number of processes under ``accelerate launch``:
+    each plays its own questions); each rollout batch serves ``num_iterations`` passes.
 
     Attributes:
         learning_rate: RL learning rate; far below SFT's (in a probe, 3e-3 destroyed a tiny
             policy under plain policy gradient within ~30 updates, 1e-4 stayed stable).
-        questions_per_step: Distinct questions per micro-batch.
+        questions_per_step: Distinct questions per micro-batch, per process.
         num_generations: Episodes per question (the GRPO group size).
         num_iterations: Optimizer passes over each rollout batch (> 1 makes updates off-policy).
         gradient_accumulation_steps: Micro-batches per optimizer step.
@@ -190,18 +191,24 @@ class ScheduleConfig:
 
     ``rl_only``: RL only. ``sft_then_rl``: one SFT phase, then RL. ``alternating``: SFT, then
     RL phases of ``period`` steps with an SFT refresh of ``refresh_steps`` between them.
-    ``diversity_triggered``: SFT, then RL that stops for an SFT refresh whenever the strategy
-    entropy of its last ``period`` steps' rollouts is below ``entropy_threshold`` or has fallen by
-    ``entropy_drop`` (a fraction) from the phase's first window. With ``replay``, successful RL
-    episodes using a strategy the RL policy under-uses join the demonstration pool.
+    ``diversity_triggered``: SFT, then RL that stops for an SFT refresh when the squeeze shows
+    (``agents.training.schedule.EntropyTrigger``): over windows of ``period`` steps, the strategy
+    entropy of the correct rollouts has fallen by ``entropy_drop`` (a fraction) from the phase's
+    first window, the share of GRPO groups with a correct rollout by ``pass_drop``, or the
+    strategy entropy of all queries is below ``entropy_threshold`` bits. With ``replay``,
+    successful RL episodes using a strategy the RL policy under-uses join the demonstration pool.
 
     Attributes:
         kind: One of ``rl_only``, ``sft_then_rl``, ``alternating``, ``diversity_triggered``.
         rl_steps: Total RL optimizer steps of the run.
         period: RL steps per phase (alternating) or per entropy window (diversity_triggered).
         refresh_steps: Optimizer steps of each SFT refresh.
-        entropy_threshold: Strategy entropy (bits) below which a refresh is triggered.
-        entropy_drop: Relative fall of strategy entropy that triggers a refresh.
+        entropy_threshold: Strategy entropy (bits) of all queries below which a refresh is
+            triggered.
+        entropy_drop: Relative fall of the correct rollouts' strategy entropy that triggers a
+            refresh.
+        pass_drop: Relative fall of the share of GRPO groups with a correct rollout that
+            triggers a refresh.
         replay: Add successful RL episodes of under-used strategies to the pool.
         replay_max: Most episodes replayed per refresh.
         replay_rare_ratio: A strategy is under-used when its share of RL queries is below this
@@ -214,6 +221,7 @@ class ScheduleConfig:
     refresh_steps: int = 30
     entropy_threshold: float = 0.25
     entropy_drop: float = 0.25
+    pass_drop: float = 0.25
     replay: bool = False
     replay_max: int = 64
     replay_rare_ratio: float = 0.5
@@ -227,6 +235,8 @@ class ScheduleConfig:
                   replay_rare_ratio=self.replay_rare_ratio)
         _within("schedule.entropy_drop", self.entropy_drop, 0.0, 1.0,
                 "a relative fall of the strategy entropy", low_open=True, high_open=True)
+        _within("schedule.pass_drop", self.pass_drop, 0.0, 1.0,
+                "a relative fall of the share of groups solved; 1 never fires", low_open=True)
         _within("schedule.entropy_threshold", self.entropy_threshold, 0.0, math.inf,
                 "strategy entropy is >= 0 bits, so a negative floor never fires")
         _check(not self.replay or self.kind in ("alternating", "diversity_triggered"),

@@ -1,15 +1,17 @@
-"""The phase schedule (which phase comes next) and the strategy-entropy trigger of RL phases.
+"""The phase schedule (which phase comes next) and the diversity trigger of RL phases.
 
 Both keep their whole state in JSON-able dicts so a checkpoint can restore them exactly.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from agents.diversity import strategy_entropy
 from agents.training.config import ScheduleConfig
+from agents.trajectory import Trajectory
 
 
 @dataclass(frozen=True)
@@ -76,42 +78,91 @@ class Schedule:
 
 @dataclass
 class EntropyTrigger:
-    """Decides when an RL phase's query-strategy entropy has collapsed.
+    """Decides when an RL phase squeezes the diversity of its successes.
 
-    Strategy labels of the RL rollouts are pooled over windows of ``window`` optimizer steps.
-    The first window's entropy is the phase's reference; the trigger fires at the end of a
-    window whose entropy (bits) is below ``threshold`` or below ``(1 - drop) * reference``. A
-    window without any query has entropy 0 (the policy stopped searching altogether).
+    The phase's rollouts are pooled over windows of ``window`` optimizer steps, and each window
+    is measured by
+
+    - ``success_strategy_entropy``: strategy entropy (bits) of the queries of correct episodes,
+      which an agent cannot raise by failing in new ways;
+    - ``group_pass_rate``: the share of GRPO groups (the episodes of one question in one
+      rollout batch) with a correct episode, pass@G on the training questions;
+    - ``strategy_entropy``: strategy entropy of all queries (no query at all: 0 bits).
+
+    The phase's first window, the policy fresh from SFT, is the reference. A later window fires
+    the trigger when its success-strategy entropy fell below ``(1 - drop)`` times the
+    reference's, or its group pass rate below ``(1 - pass_drop)`` times the reference's (the
+    squeeze: fewer ways to succeed, fewer questions solved at all); any window fires when its
+    strategy entropy is below ``threshold`` bits. ``fired`` says which figure fired, with its
+    value and the reference.
 
     Args:
-        threshold: Absolute entropy floor in bits.
-        drop: Relative fall from the reference that fires, in (0, 1).
+        threshold: Absolute floor of the strategy entropy of all queries, in bits.
+        drop: Relative fall of the success-strategy entropy that fires, in (0, 1).
         window: Optimizer steps per window.
+        pass_drop: Relative fall of the group pass rate that fires, in (0, 1].
     """
 
     threshold: float
     drop: float
     window: int
-    reference: float | None = None
-    pending: list[str] = field(default_factory=list)
-    history: list[float] = field(default_factory=list)
+    pass_drop: float = 1.0
+    reference: dict[str, float] | None = None
+    pending: dict[str, list[Any]] = field(default_factory=lambda: {
+        "labels": [], "success_labels": [], "groups": []})
+    history: list[dict[str, float]] = field(default_factory=list)
+    fired: dict[str, Any] | None = None
 
-    def observe(self, labels: list[str]) -> None:
-        """Add the strategy labels of freshly generated rollouts."""
-        self.pending.extend(labels)
+    def observe(self, episodes: Sequence[Trajectory]) -> None:
+        """Add freshly generated rollouts (one rollout batch: its groups are its questions)."""
+        groups: dict[str, bool] = {}
+        for t in episodes:
+            self.pending["labels"].extend(t.strategy_labels)
+            if t.success:
+                self.pending["success_labels"].extend(t.strategy_labels)
+            groups[t.qid] = groups.get(t.qid, False) or t.success
+        self.pending["groups"].extend(groups.values())
 
     def check(self, phase_step: int) -> bool:
-        """At the end of a window, close it and say whether the entropy collapsed."""
+        """At the end of a window, close it and say whether the squeeze shows."""
         if phase_step % self.window != 0:
             return False
-        # No query at all is the extreme collapse: strategy_entropy gives it 0 bits.
-        entropy = strategy_entropy(self.pending)
-        self.pending = []
-        self.history.append(entropy)
+        pending, groups = self.pending, self.pending["groups"]
+        figures = {
+            "step": float(phase_step),
+            "success_strategy_entropy": strategy_entropy(pending["success_labels"]),
+            "group_pass_rate": sum(groups) / len(groups) if groups else 0.0,
+            "strategy_entropy": strategy_entropy(pending["labels"]),
+        }
+        self.pending = {"labels": [], "success_labels": [], "groups": []}
+        self.history.append(figures)
+        reasons = []
+        if figures["strategy_entropy"] < self.threshold:
+            reasons.append(("strategy_entropy", self.threshold))
         if self.reference is None:
-            self.reference = entropy
-            return entropy < self.threshold
-        return entropy < self.threshold or entropy < (1.0 - self.drop) * self.reference
+            self.reference = figures
+        else:
+            ref = self.reference
+            for name, fall in (("success_strategy_entropy", self.drop),
+                               ("group_pass_rate", self.pass_drop)):
+                if figures[name] < (1.0 - fall) * ref[name]:
+                    reasons.append((name, (1.0 - fall) * ref[name]))
+        if reasons:
+            name, bound = reasons[0]
+            self.fired = {"step": phase_step, "figure": name, "value": figures[name],
+                          "below": bound,
+                          "reference": self.reference[name] if name != "strategy_entropy"
+                          else None}
+        return bool(reasons)
+
+    def describe(self) -> str:
+        """One line on what fired the trigger ("" when it has not fired)."""
+        if self.fired is None:
+            return ""
+        f = self.fired
+        ref = f" (reference {f['reference']:.3g})" if f["reference"] is not None else ""
+        return (f"trigger at phase step {f['step']}: {f['figure']} {f['value']:.3g} < "
+                f"{f['below']:.3g}{ref}")
 
     def state_dict(self) -> dict[str, Any]:
         """Return the whole trigger as JSON-able values."""

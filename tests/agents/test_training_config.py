@@ -101,21 +101,49 @@ def test_schedule_state_round_trips() -> None:
     assert b.next_phase() == a.next_phase()
 
 
-def test_trigger_fires_on_threshold_and_on_relative_drop() -> None:
-    trigger = EntropyTrigger(threshold=0.5, drop=0.25, window=2)
-    trigger.observe(["entity", "bridge", "keyword", "verbatim"])  # 2 bits
+def _batch(groups: list[list[tuple[list[str], bool]]]) -> list[Trajectory]:
+    """A rollout batch: per question, its episodes as (labels, correct)."""
+    return [Trajectory(qid=f"q{g}", question="?", agent="a", em=float(ok), strategy_labels=labels)
+            for g, episodes in enumerate(groups) for labels, ok in episodes]
+
+
+def test_trigger_fires_on_the_squeeze_of_successes_and_says_which_figure() -> None:
+    trigger = EntropyTrigger(threshold=0.5, drop=0.25, window=2, pass_drop=0.5)
+    diverse = [[(["entity"], True), (["bridge"], True)],
+               [(["keyword"], True), (["verbatim"], True)]]
+    trigger.observe(_batch(diverse))  # successes in 4 strategies: 2 bits; 2 of 2 groups pass
     assert not trigger.check(1)  # not a window end: nothing happens
-    assert not trigger.check(2) and trigger.reference == 2.0
-    trigger.observe(["entity", "entity", "bridge", "keyword"])  # 1.5 bits = 25% drop exactly
-    assert not trigger.check(4)
-    trigger.observe(["entity"] * 3 + ["bridge"])  # 0.81 bits: below 75% of 2 bits
+    assert not trigger.check(2) and trigger.reference is not None
+    assert trigger.reference["success_strategy_entropy"] == 2.0
+    assert trigger.reference["group_pass_rate"] == 1.0
+    # Failures in new ways raise the entropy of all queries, not that of the successes:
+    # 1.5 bits among successes is a 25% fall exactly, which does not fire.
+    trigger.observe(_batch([[(["entity"], True), (["entity"], True)],
+                            [(["bridge"], True), (["keyword"], True)],
+                            [(["novel"], False), (["repeat"], False)]]))
+    assert not trigger.check(4) and trigger.fired is None
+    trigger.observe(_batch([[(["entity"], True), (["entity"], True)],
+                            [(["entity"], True), (["bridge"], True)]]))  # 0.81 bits
     assert trigger.check(6)
+    assert trigger.fired == {"step": 6, "figure": "success_strategy_entropy",
+                             "value": pytest.approx(0.811, abs=1e-3), "below": 1.5,
+                             "reference": 2.0}
+    assert "success_strategy_entropy 0.811 < 1.5 (reference 2)" in trigger.describe()
     restored = EntropyTrigger.from_state(json.loads(json.dumps(trigger.state_dict())))
     assert restored == trigger
+    # Solving fewer questions at all fires too: 1 of 4 groups against 2 of 2.
+    passes = EntropyTrigger(threshold=0.0, drop=0.99, window=1, pass_drop=0.5)
+    passes.observe(_batch(diverse))
+    assert not passes.check(1)
+    passes.observe(_batch([[(["entity"], True), (["bridge"], True)]]
+                          + [[(["keyword"], False)]] * 3))
+    assert passes.check(2) and passes.fired is not None
+    assert passes.fired["figure"] == "group_pass_rate" and passes.fired["value"] == 0.25
     low = EntropyTrigger(threshold=0.5, drop=0.9, window=1)
-    low.observe(["entity"] * 4)  # 0 bits: below the absolute floor at the first window
+    low.observe(_batch([[(["entity"], True)] * 4]))  # 0 bits: below the absolute floor
     assert low.check(1)
-    assert low.check(2) and low.history == [0.0, 0.0]  # a window without queries: 0 bits
+    assert low.check(2)  # a window without queries: 0 bits
+    assert [h["strategy_entropy"] for h in low.history] == [0.0, 0.0]
 
 
 def _demo(qid: str, strategy: str, labels: list[str], em: float = 1.0) -> Trajectory:
