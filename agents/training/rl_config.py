@@ -220,8 +220,11 @@ class ScheduleConfig:
     period: int = 10
     refresh_steps: int = 30
     entropy_threshold: float = 0.25
-    entropy_drop: float = 0.25
-    pass_drop: float = 0.25
+    # Calibrated on 200 plain-GRPO steps from the default SFT model (results/trigger_calibration):
+    # windows move by about +-4% (entropy) and +-8% (groups solved) between themselves, and the
+    # squeeze took the first figure down 12% and the second 16%.
+    entropy_drop: float = 0.1
+    pass_drop: float = 0.15
     replay: bool = False
     replay_max: int = 64
     replay_rare_ratio: float = 0.5
