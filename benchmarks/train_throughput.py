@@ -36,6 +36,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from agents.cli.schema import compose_config  # noqa: E402
 from agents.profiling import Timings, profiling  # noqa: E402
+from agents.training import grpo  # noqa: E402
 from agents.training.config import TrainConfig  # noqa: E402
 from agents.training.runner import train  # noqa: E402
 
@@ -85,9 +86,13 @@ def main() -> None:
     parser.add_argument("--rl-steps", type=int, default=8)
     parser.add_argument("--questions-per-step", type=int, default=4)
     parser.add_argument("--num-generations", type=int, default=4)
+    parser.add_argument("--forward-rows", type=int, default=grpo.FORWARD_ROWS,
+                        help="episodes per loss forward pass (a huge number: the whole batch "
+                        "at once, as before agents/training/buckets.py)")
     parser.add_argument("-o", "--override", action="append", default=[],
                         help="extra forksearch-train override (repeatable)")
     args = parser.parse_args()
+    grpo.FORWARD_ROWS = args.forward_rows
     cfg = compose_config("train", TrainConfig, [
         f"+corpus.size={args.size}", f"sft.steps={args.sft_steps}",
         f"sft.batch_size={args.sft_batch}", f"rl.questions_per_step={args.questions_per_step}",
@@ -103,7 +108,8 @@ def main() -> None:
     rl_seconds = sum(p["seconds"] for p in summary["phases"] if p["kind"] == "rl")
     profile = rl_profile(timings, rl_seconds)
     episodes = args.questions_per_step * args.num_generations
-    print(f"episodes per RL step: {episodes}; load average {os.getloadavg()[0]:.2f}")
+    print(f"episodes per RL step: {episodes}, {args.forward_rows} per loss forward pass; "
+          f"load average {os.getloadavg()[0]:.2f}")
     for p in phases:
         print(f"{p['phase']:>4}: {p['steps']} steps in {p['seconds']} s, "
               f"{p['steps_per_s']} steps/s, {p['tokens_per_s']} tokens/s")
@@ -115,6 +121,7 @@ def main() -> None:
     print(f"  env share of episode time: {100 * env:.2f}%; "
           f"model work (generate, loss, backward): {100 * model:.1f}%")
     print(json.dumps({"size": args.size, "episodes_per_step": episodes,
+                      "forward_rows": args.forward_rows,
                       "load_avg_1m": os.getloadavg()[0], "overrides": args.override,
                       "total_seconds": round(time.perf_counter() - start, 1), "phases": phases,
                       "rl_profile": profile}))
