@@ -275,6 +275,11 @@ class TrainConfig:
         keep_phase_models: Keep the initial model and every phase's final model (for
             ``forksearch-analyze``'s parameter-update sparsity), not only the latest; ``false``
             saves disk with large models.
+        sft_cache_dir: A folder where runs share their first SFT phase: a run whose first SFT
+            phase has the same inputs (corpus, retriever, env, model, demos, sft, eval, seed) as
+            one published there takes its model, metrics rows and figures instead of training
+            it again; otherwise it trains and publishes it (single-process runs; ``None``: off).
+            The arms of a study that differ only after SFT train it once per seed.
         resume: Continue the run in the run directory from its last checkpoint.
         report_to: ``transformers`` logging integrations (``tensorboard``, ``wandb``...).
         progress: Show progress bars.
@@ -294,6 +299,7 @@ class TrainConfig:
     test: TestConfig = field(default_factory=TestConfig)
     save_steps: int = 10
     keep_phase_models: bool = True
+    sft_cache_dir: str | None = None
     resume: bool = False
     report_to: list[str] = field(default_factory=lambda: ["tensorboard"])
     progress: bool = True

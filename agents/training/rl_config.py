@@ -12,7 +12,7 @@ from agents.training.checks import learning_rate as _learning_rate
 from agents.training.checks import positive as _positive
 from agents.training.checks import within as _within
 
-SCHEDULE_KINDS = ("rl_only", "sft_then_rl", "alternating", "diversity_triggered")
+SCHEDULE_KINDS = ("sft_only", "rl_only", "sft_then_rl", "alternating", "diversity_triggered")
 GRPO_LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo")
 
 
@@ -189,8 +189,9 @@ class EntropyRegulation:
 class ScheduleConfig:
     """How SFT and RL phases follow each other.
 
-    ``rl_only``: RL only. ``sft_then_rl``: one SFT phase, then RL. ``alternating``: SFT, then
-    RL phases of ``period`` steps with an SFT refresh of ``refresh_steps`` between them.
+    ``sft_only``: one SFT phase, no RL (the baseline RL is measured against; ``rl_steps`` is
+    unused). ``rl_only``: RL only. ``sft_then_rl``: one SFT phase, then RL. ``alternating``:
+    SFT, then RL phases of ``period`` steps with an SFT refresh of ``refresh_steps`` between them.
     ``diversity_triggered``: SFT, then RL that stops for an SFT refresh when the squeeze shows
     (``agents.training.schedule.EntropyTrigger``): over windows of ``period`` steps, the strategy
     entropy of the correct rollouts has fallen by ``entropy_drop`` (a fraction) from the phase's
@@ -199,7 +200,8 @@ class ScheduleConfig:
     successful RL episodes using a strategy the RL policy under-uses join the demonstration pool.
 
     Attributes:
-        kind: One of ``rl_only``, ``sft_then_rl``, ``alternating``, ``diversity_triggered``.
+        kind: One of ``sft_only``, ``rl_only``, ``sft_then_rl``, ``alternating``,
+            ``diversity_triggered``.
         rl_steps: Total RL optimizer steps of the run.
         period: RL steps per phase (alternating) or per entropy window (diversity_triggered).
         refresh_steps: Optimizer steps of each SFT refresh.

@@ -12,8 +12,10 @@ what it names (:mod:`agents.training.distributed`). The replay buffer lives on t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -53,6 +55,10 @@ from corpora.atomic import publish
 from envs.batch import SearchEnvBatch
 
 log = logging.getLogger(__name__)
+
+#: The config parts a first SFT phase depends on: runs that agree on them share it.
+SHARED_SFT_INPUTS = ("corpus", "retriever", "env", "model", "demos", "sft", "eval", "seed")
+SHARED_SFT_RECORD = "phase.json"
 
 
 class Run:
@@ -210,6 +216,10 @@ class Run:
         self._commit()
 
     def _run(self, phase: PhaseRecord) -> None:
+        shared = self._shared_sft(phase)
+        if shared is not None and (shared / SHARED_SFT_RECORD).is_file():
+            self._reuse_sft(phase, shared)
+            return
         lora = self.cfg.model.lora
         # Adapter checkpoints hold no base weights: they go back on the phase's starting model.
         source = self.state.model if lora else phase.checkpoint or self.state.model
@@ -224,6 +234,50 @@ class Run:
             if not phase.done:
                 raise RuntimeError(f"phase {phase.name} ended without a final checkpoint")
         self._finish(phase, model, tokenizer)
+        if shared is not None:
+            self._share_sft(phase, shared)
+
+    # -- a first SFT phase shared between runs (TrainConfig.sft_cache_dir) -----------------
+
+    def _shared_sft(self, phase: PhaseRecord) -> Path | None:
+        """Where a fresh first SFT phase of this config is shared, or None if it is not."""
+        cfg = self.cfg
+        if (cfg.sft_cache_dir is None or distributed.size() > 1 or phase.index != 0
+                or phase.kind != "sft" or phase.done or phase.checkpoint is not None):
+            return None
+        # Everything the first SFT phase and its figures depend on (not the RL settings).
+        inputs = {k: v for k, v in asdict(cfg).items() if k in SHARED_SFT_INPUTS}
+        key = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16]
+        return Path(cfg.sft_cache_dir) / f"sft-{key}"
+
+    def _share_sft(self, phase: PhaseRecord, folder: Path) -> None:
+        """Publish the finished first SFT phase: its model, record and metrics rows."""
+        if folder.exists():  # another run of the sweep got there first; keep its copy
+            return
+        rows = [r for r in self.metrics.rows() if r["phase_index"] == phase.index]
+
+        def write(path: Path) -> None:
+            shutil.copytree(self.run_dir / self.state.model, path / "model")
+            (path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+            (path / SHARED_SFT_RECORD).write_text(json.dumps(asdict(phase), indent=1))
+
+        try:
+            publish(folder, write)
+        except FileExistsError:  # published meanwhile by a parallel job of the sweep
+            pass
+
+    def _reuse_sft(self, phase: PhaseRecord, folder: Path) -> None:
+        """Take the first SFT phase from ``folder`` instead of training it again."""
+        record = json.loads((folder / SHARED_SFT_RECORD).read_text())
+        rel = f"models/{phase.name}"
+        publish(self.run_dir / rel, lambda path: shutil.copytree(folder / "model", path))
+        for row in (folder / "metrics.jsonl").read_text().splitlines():
+            self.metrics.append(json.loads(row))
+        phase.steps, phase.done, phase.timing = record["steps"], True, record["timing"]
+        phase.summary = {**record["summary"], "shared_from": str(folder)}
+        log.info("phase %s: taken from %s (same corpus, model, demonstrations, SFT and seed)",
+                 phase.name, folder)
+        self._close(phase, rel)
 
     def _policy(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
                 temperature: float, seed: int, name: str) -> LMPolicy:
@@ -312,14 +366,18 @@ class Run:
             **({k: v for k, v in evaluated[-1].items() if k.startswith("dev_")}
                if evaluated else {}),
         }
+        self._close(phase, rel)
+        log.info("phase %s done: %s", phase.name, {k: phase.summary.get(k) for k in
+                                                   ("steps_per_s", "dev_em")})
+
+    def _close(self, phase: PhaseRecord, rel: str) -> None:
+        """Record a finished phase whose model is at ``rel`` and commit the run state."""
         self.schedule.finish(phase.kind, phase.steps)
         self.state.finished.append(phase)
         if self.cfg.keep_phase_models:
             self.state.kept_models.append(self.state.model)
         self.state.phase, self.state.model, self.state.trigger = None, rel, None
         self._commit()
-        log.info("phase %s done: %s", phase.name, {k: phase.summary.get(k) for k in
-                                                   ("steps_per_s", "dev_em")})
 
     def test(self) -> dict[str, Any]:
         """Episodes of the final model on ``cfg.test``'s split: accuracy, pass@k, diversity.

@@ -44,7 +44,7 @@ class Schedule:
         if self.last_kind is None:
             first = PhasePlan("rl", remaining) if kind == "rl_only" else None
             return first or PhasePlan("sft", self.sft_steps)
-        if remaining <= 0:
+        if remaining <= 0 or kind == "sft_only":
             return None
         if self.last_kind == "rl" and kind in ("alternating", "diversity_triggered"):
             return PhasePlan("sft", self.cfg.refresh_steps, refresh=True)

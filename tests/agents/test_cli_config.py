@@ -308,3 +308,15 @@ def test_a_data_error_inside_the_job_is_one_line_and_a_traceback_only_on_request
     full = subprocess.run([*args, f"hydra.run.dir={tmp_path / 'b'}"], capture_output=True,
                           text=True, timeout=120, env={**os.environ, "HYDRA_FULL_ERROR": "1"})
     assert full.returncode == 1 and "Traceback" in full.stderr and f"{bad}:2" in full.stderr
+
+
+@pytest.mark.parametrize("arm", sorted(p.stem for p in (CONF / "arm").glob("*.yaml")))
+def test_every_diversity_study_arm_composes_onto_the_shared_sft(arm):
+    cfg = train_config("experiment=diversity_study", f"+arm={arm}")
+    expected = {"sft_only": "sft_only", "recipe": "diversity_triggered"}.get(arm, "sft_then_rl")
+    assert cfg.schedule.kind == expected and cfg.sft_cache_dir and cfg.test.samples == 16
+    baseline = train_config("experiment=diversity_study", "+arm=grpo")
+    # Arms differ after SFT only, so every arm of a seed takes the same SFT phase.
+    from agents.training.runner import SHARED_SFT_INPUTS
+
+    assert all(getattr(cfg, k) == getattr(baseline, k) for k in SHARED_SFT_INPUTS)

@@ -201,3 +201,27 @@ def test_trl_argument_errors_and_an_empty_demonstration_pool_stop_the_run_early(
     with pytest.raises(ValueError, match="no demonstrator .* solved any of the 120 train"):
         Run(_tiny(), tmp_path)
     assert load_state(tmp_path) is None  # nothing committed: the next start begins afresh
+
+
+def test_runs_that_agree_up_to_sft_share_their_first_sft_phase(tmp_path: Path) -> None:
+    import filecmp
+
+    cache = f"++sft_cache_dir={tmp_path / 'sft'}"
+    first = train(_tiny(cache, "schedule=sft_then_rl", "schedule.rl_steps=2"), tmp_path / "a")
+    assert "shared_from" not in first["phases"][0]
+    [folder] = (tmp_path / "sft").iterdir()  # published once
+    # Another RL algorithm and schedule after the same SFT: the phase is taken, not trained.
+    second = train(_tiny(cache, "algorithm=grpo", "schedule=sft_then_rl", "schedule.rl_steps=2"),
+                   tmp_path / "b")
+    assert second["phases"][0]["shared_from"] == str(folder)
+    assert [p["kind"] for p in second["phases"]] == ["sft", "rl"]
+    sft_rows = [[r for r in _rows(tmp_path / run) if r["phase_index"] == 0] for run in "ab"]
+    assert sft_rows[0] == sft_rows[1] and len(sft_rows[0]) == 4
+    assert [r["step"] for r in _rows(tmp_path / "b")] == list(range(1, 7))
+    same = filecmp.dircmp(tmp_path / "a/models/00-sft", tmp_path / "b/models/00-sft")
+    assert not same.diff_files and not same.left_only and not same.right_only
+    # The SFT-only baseline takes it too and stops there; another seed trains its own.
+    only = train(_tiny(cache, "schedule=sft_only"), tmp_path / "c")
+    assert [p["kind"] for p in only["phases"]] == ["sft"] and "shared_from" in only["phases"][0]
+    other = train(_tiny(cache, "schedule=sft_only", "seed=1"), tmp_path / "d")
+    assert "shared_from" not in other["phases"][0] and len(list((tmp_path / "sft").iterdir())) == 2
