@@ -20,6 +20,7 @@ METRICS = (
     "test_f1",
     "pass_at_k",
     "strategy_entropy",
+    "success_strategy_entropy",
     "unique_query_ratio",
     "searches_per_episode",
     "wall_time_s",

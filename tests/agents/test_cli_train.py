@@ -25,6 +25,10 @@ def test_smoke_run_writes_the_run_directory(smoke_run):
     summary = json.loads((run_dir / "summary.json").read_text())
     assert SUMMARY_FIELDS <= set(summary)
     assert 0.0 <= summary["test_em"] <= 1.0 and summary["k"] == 2
+    # The whole pass@k curve, k = 1..samples, and the diversity among successes.
+    assert list(summary["pass_at_k_curve"]) == ["1", "2"]
+    assert summary["pass_at_k_curve"]["2"] == summary["pass_at_k"]
+    assert "success_strategy_entropy" in summary and "wrong_entity_rate" in summary
     assert [p["kind"] for p in summary["phases"]] == ["sft", "rl", "sft", "rl"]
     for name in PLOTS:
         assert (run_dir / name).read_bytes()[:4] == b"\x89PNG", name
