@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import StrMethodFormatter  # noqa: E402
 
 from agents.strategies import STRATEGY_LABELS  # noqa: E402
 
@@ -59,6 +60,27 @@ def plot_metric_bars(rows: list[dict], metric: str, path: str | Path) -> Path:
     ax.set_xticks(range(len(rows)), labels, rotation=20, ha="right", fontsize=8)
     ax.set_ylabel(metric)
     ax.set_title(f"{metric} (mean ± std over seeds)")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_pass_at_k_curves(rows: list[dict], path: str | Path) -> Path:
+    """pass@k against k, one line per configuration (mean over seeds; k on a log2 axis)."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for row in rows:
+        curve = row.get("pass_at_k_curve") or {}
+        ks = sorted(curve, key=int)
+        ax.plot([int(k) for k in ks], [curve[k] for k in ks], marker="o", ms=3,
+                label=row["config"])
+    ax.set_xscale("log", base=2)
+    ax.xaxis.set_major_formatter(StrMethodFormatter("{x:.0f}"))  # 1, 2, 4... not powers of 2
+    ax.set_xlabel("k (samples per question)")
+    ax.set_ylabel("pass@k")
+    ax.set_title("pass@k (mean over seeds)")
+    ax.legend(fontsize=7)
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=120)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from agents.plots import plot_metric_bars
+from agents.plots import plot_metric_bars, plot_pass_at_k_curves
 
 METRICS = (
     "test_em",
@@ -71,6 +71,11 @@ def aggregate(runs: list[Path]) -> list[dict[str, Any]]:
             finite = [v for v in values if math.isfinite(v)]
             row[metric] = float(np.mean(finite)) if finite else math.nan
             row[f"{metric}_std"] = float(np.std(finite)) if finite else math.nan
+        # pass@k for every k all the runs measured, averaged over seeds.
+        curves = [c for c in (s.get("pass_at_k_curve") for s in summaries) if isinstance(c, dict)]
+        if curves:
+            ks = sorted(set.intersection(*(set(c) for c in curves)), key=int)
+            row["pass_at_k_curve"] = {k: float(np.mean([c[k] for c in curves])) for k in ks}
         rows.append(row)
     return rows
 
@@ -99,8 +104,10 @@ def report(root: Path, out: Path | None = None) -> list[dict[str, Any]]:
     table = markdown_table(rows)
     (out / "report.md").write_text(f"# forksearch report: {root}\n\n{table}")
     (out / "report.json").write_text(json.dumps(rows, indent=2))
-    for metric in ("test_em", "strategy_entropy", "pass_at_k"):
+    for metric in ("test_em", "strategy_entropy", "success_strategy_entropy", "pass_at_k"):
         plot_metric_bars(rows, metric, out / f"compare_{metric}.png")
+    if any(r.get("pass_at_k_curve") for r in rows):
+        plot_pass_at_k_curves(rows, out / "compare_pass_at_k_curve.png")
     return rows
 
 

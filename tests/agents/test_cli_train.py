@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from agents.cli.analyze import analyze
-from agents.cli.report import METRICS, aggregate, find_runs
+from agents.cli.report import METRICS, aggregate, find_runs, report
 from agents.cli.report import main as report_main
 from agents.cli.schema import AnalyzeConfig, compose_config
 
@@ -45,11 +45,24 @@ def test_report_on_a_single_run(smoke_run, capsys):
     assert (run_dir / "report.md").exists() and (run_dir / "compare_test_em.png").exists()
 
 
-def fake_run(root: Path, name: str, overrides: list[str], em: float) -> None:
+def fake_run(root: Path, name: str, overrides: list[str], em: float,
+             curve: dict[str, float] | None = None) -> None:
     run = root / name
     (run / ".hydra").mkdir(parents=True)
     (run / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
-    (run / "summary.json").write_text(json.dumps({"test_em": em, "strategy_entropy": 1.0}))
+    summary = {"test_em": em, "strategy_entropy": 1.0,
+               **({"pass_at_k_curve": curve} if curve else {})}
+    (run / "summary.json").write_text(json.dumps(summary))
+
+
+def test_report_averages_the_pass_at_k_curves_over_seeds_and_plots_them(tmp_path):
+    fake_run(tmp_path, "0", ["+arm=grpo", "seed=0"], 0.5, {"1": 0.5, "2": 0.6, "4": 0.7})
+    fake_run(tmp_path, "1", ["+arm=grpo", "seed=1"], 0.5, {"1": 0.3, "2": 0.4, "4": 0.5})
+    fake_run(tmp_path, "2", ["+arm=recipe", "seed=0"], 0.5, {"1": 0.4, "2": 0.6})
+    rows = {r["config"]: r for r in report(tmp_path)}
+    assert rows["+arm=grpo"]["pass_at_k_curve"] == pytest.approx({"1": 0.4, "2": 0.5, "4": 0.6})
+    assert list(rows["+arm=recipe"]["pass_at_k_curve"]) == ["1", "2"]
+    assert (tmp_path / "compare_pass_at_k_curve.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_report_groups_seeds_and_computes_mean_and_std(tmp_path):
