@@ -17,7 +17,7 @@ from collections.abc import Hashable, Iterable, Sequence
 import numpy as np
 import numpy.typing as npt
 
-from agents.strategies import ERROR_LABELS, LABELS, STRATEGY_LABELS
+from agents.strategies import ERROR_LABELS, LABELS, STRATEGY_LABELS, strategy_signature
 
 __all__ = [
     "distinct_n",
@@ -119,7 +119,7 @@ def strategy_distribution(labels: Iterable[str]) -> dict[str, float]:
 def strategies_per_question(solved: Iterable[Sequence[Sequence[str]]]) -> float:
     """Mean number of distinct strategies that solve a question.
 
-    An episode's strategy is its sequence of strategy labels (error labels left out); for each
+    An episode's strategy is its ``strategy_signature`` (labels in order, errors left out); for each
     question, the distinct strategies among its successful samples are counted, and the counts
     are averaged over the questions solved at least once.
 
@@ -129,8 +129,7 @@ def strategies_per_question(solved: Iterable[Sequence[Sequence[str]]]) -> float:
     Returns:
         The mean count (>= 1), or NaN when no question was solved.
     """
-    counts = [len({tuple(lab for lab in seq if lab not in ERROR_LABELS) for seq in episodes})
-              for episodes in solved if episodes]
+    counts = [len({strategy_signature(seq) for seq in episodes}) for episodes in solved if episodes]
     return math.fsum(counts) / len(counts) if counts else math.nan
 
 

@@ -22,6 +22,7 @@ __all__ = [
     "label_episode",
     "label_query",
     "name_tokens",
+    "strategy_signature",
 ]
 
 STRATEGY_LABELS: tuple[str, ...] = ("verbatim", "entity", "keyword", "bridge", "novel", "repeat")
@@ -37,6 +38,11 @@ that garbles its queries look diverse.
 
 LABELS: tuple[str, ...] = STRATEGY_LABELS + ERROR_LABELS
 """Every label :func:`label_query` gives."""
+
+
+def strategy_signature(labels: Sequence[str]) -> tuple[str, ...]:
+    """An episode's strategy: the sequence of its queries' labels, error labels left out."""
+    return tuple(label for label in labels if label not in ERROR_LABELS)
 
 STOPWORDS: frozenset[str] = frozenset(
     """

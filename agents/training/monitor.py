@@ -120,8 +120,8 @@ class PhaseMonitor(TrainerCallback):
             control.should_save = True
             if state.is_world_process_zero:
                 log.info("phase %d: %s", self.phase.index, trigger.describe())
-        if trigger is not None and trigger.history and trigger.history[-1]["step"] == \
-                state.global_step:  # a window closed: its figures go into this step's row
+        if trigger is not None and trigger.closes_window(state.global_step):
+            # The window just closed: its figures go into this step's row.
             self.pending.update({f"window_{k}": v for k, v in trigger.history[-1].items()
                                  if k != "step"})
         ends = control.should_training_stop or state.global_step >= state.max_steps

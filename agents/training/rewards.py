@@ -14,12 +14,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Hashable, Sequence
 
-from agents.strategies import ERROR_LABELS
-
-
-def strategy_signature(labels: Sequence[str]) -> tuple[str, ...]:
-    """An episode's strategy: its label sequence without error labels."""
-    return tuple(label for label in labels if label not in ERROR_LABELS)
+from agents.strategies import strategy_signature
 
 
 def strategy_bonus(groups: Sequence[Hashable], labels: Sequence[Sequence[str]],

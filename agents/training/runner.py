@@ -252,8 +252,6 @@ class Run:
 
     def _share_sft(self, phase: PhaseRecord, folder: Path) -> None:
         """Publish the finished first SFT phase: its model, record and metrics rows."""
-        if folder.exists():  # another run of the sweep got there first; keep its copy
-            return
         rows = [r for r in self.metrics.rows() if r["phase_index"] == phase.index]
 
         def write(path: Path) -> None:
@@ -263,8 +261,9 @@ class Run:
 
         try:
             publish(folder, write)
-        except FileExistsError:  # published meanwhile by a parallel job of the sweep
-            pass
+        except OSError:  # another run of the sweep got there first (before or during): keep it
+            if not (folder / SHARED_SFT_RECORD).is_file():
+                raise
 
     def _reuse_sft(self, phase: PhaseRecord, folder: Path) -> None:
         """Take the first SFT phase from ``folder`` instead of training it again."""

@@ -108,33 +108,40 @@ class EntropyTrigger:
     window: int
     pass_drop: float = 1.0
     reference: dict[str, float] | None = None
-    pending: dict[str, list[Any]] = field(default_factory=lambda: {
-        "labels": [], "success_labels": [], "groups": []})
+    # The open window: every query's label, the labels of correct episodes' queries, and
+    # whether each GRPO group had a correct episode.
+    labels: list[str] = field(default_factory=list)
+    success_labels: list[str] = field(default_factory=list)
+    groups_solved: list[bool] = field(default_factory=list)
     history: list[dict[str, float]] = field(default_factory=list)
     fired: dict[str, Any] | None = None
 
     def observe(self, episodes: Sequence[Trajectory]) -> None:
         """Add freshly generated rollouts (one rollout batch: its groups are its questions)."""
-        groups: dict[str, bool] = {}
+        solved: dict[str, bool] = {}
         for t in episodes:
-            self.pending["labels"].extend(t.strategy_labels)
+            self.labels.extend(t.strategy_labels)
             if t.success:
-                self.pending["success_labels"].extend(t.strategy_labels)
-            groups[t.qid] = groups.get(t.qid, False) or t.success
-        self.pending["groups"].extend(groups.values())
+                self.success_labels.extend(t.strategy_labels)
+            solved[t.qid] = solved.get(t.qid, False) or t.success
+        self.groups_solved.extend(solved.values())
+
+    def closes_window(self, phase_step: int) -> bool:
+        """Whether ``check(phase_step)`` closes a window."""
+        return phase_step % self.window == 0
 
     def check(self, phase_step: int) -> bool:
         """At the end of a window, close it and say whether the squeeze shows."""
-        if phase_step % self.window != 0:
+        if not self.closes_window(phase_step):
             return False
-        pending, groups = self.pending, self.pending["groups"]
+        groups = self.groups_solved
         figures = {
             "step": float(phase_step),
-            "success_strategy_entropy": strategy_entropy(pending["success_labels"]),
+            "success_strategy_entropy": strategy_entropy(self.success_labels),
             "group_pass_rate": sum(groups) / len(groups) if groups else 0.0,
-            "strategy_entropy": strategy_entropy(pending["labels"]),
+            "strategy_entropy": strategy_entropy(self.labels),
         }
-        self.pending = {"labels": [], "success_labels": [], "groups": []}
+        self.labels, self.success_labels, self.groups_solved = [], [], []
         self.history.append(figures)
         reasons = []
         if figures["strategy_entropy"] < self.threshold:
