@@ -31,6 +31,7 @@ from agents.cli.logs import quiet_library_loggers
 from agents.scripted.demonstrators import DEMONSTRATORS
 from agents.training.config import EnvConfig, ModelConfig, TrainConfig
 from corpora.retrieval.limits import ServeLimits
+from corpora.retrieval.remote import RemoteRetrievalError
 
 CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 T = TypeVar("T")
@@ -257,8 +258,10 @@ def check_overrides(args: Sequence[str], schema: type, program: str) -> list[str
     return out
 
 
-#: Errors that say what the user set wrong (config, paths, data files): reported in one line.
-USER_ERRORS = (ValueError, TypeError, FileNotFoundError, FileExistsError, NotADirectoryError)
+#: Errors that say what the user set wrong (config, paths, data files, a retrieval server that
+#: is not there): reported in one line.
+USER_ERRORS = (ValueError, TypeError, FileNotFoundError, FileExistsError, NotADirectoryError,
+               RemoteRetrievalError)
 F = TypeVar("F", bound=Callable[..., Any])
 
 

@@ -179,7 +179,8 @@ class RemoteRetriever:
         def give_up(state: RetryCallState) -> Any:
             error = state.outcome.exception() if state.outcome is not None else None
             tries = state.attempt_number
-            why = "retries= spent" if tries > self.retries else "no time left before the deadline"
+            why = (f"retries={self.retries} spent" if tries > self.retries
+                   else "no time left before the deadline")
             # A last attempt cut short by the deadline says little: name the failure before it.
             before = ""
             if failures and failures[-1] != str(error):

@@ -157,3 +157,13 @@ def test_a_limit_set_without_its_section_says_where_it_lives(key, expected):
 def test_bad_values_are_refused_naming_the_key(override, expected):
     with pytest.raises(Exception, match=expected):
         compose_config("serve", ServeConfig, [override])
+
+
+def test_training_against_a_server_that_is_not_there_stops_in_one_line(tmp_path, train_cli):
+    port = free_port()  # nothing listens there
+    run = train_cli("experiment=smoke", "retriever=remote", f"retriever.url=http://127.0.0.1:{port}",
+                    "retriever.deadline=5", f"hydra.run.dir={tmp_path / 'run'}", "progress=false")
+    lines = run.stderr.strip().splitlines()  # before it: the initial model's save bar
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr[-2000:]
+    assert lines[-1].startswith("forksearch-train: error: could not reach")
+    assert "is the retrieval server running there?" in lines[-1] and "retries=2 spent" in lines[-1]

@@ -110,7 +110,7 @@ CASES = [
     Case("500 then 200: retried", [status(500), ok], want=WANT, requests=2),
     Case("503 twice then 200", [status(503), status(503), ok], want=WANT, requests=3),
     Case("always 500: retries spent", [status(500, b"index exploded")],
-         error=r"HTTP 500: 'index exploded'.*gave up after 3 attempts, retries= spent",
+         error=r"HTTP 500: 'index exploded'.*gave up after 3 attempts, retries=2 spent",
          requests=3),
     Case("404: not retried", [status(404)], error=r"HTTP 404.*check url=", requests=1),
     Case("hangs", [hang], error=r"deadline of 1 s", requests=1),
