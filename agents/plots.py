@@ -88,6 +88,34 @@ def plot_pass_at_k_curves(rows: list[dict], path: str | Path) -> Path:
     return path
 
 
+def plot_pareto(points: list[dict], axes: tuple[str, str], path: str | Path) -> Path:
+    """One dot per run on two maximised figures; the runs on the Pareto front joined in red.
+
+    Runs are coloured by configuration when there are at most ten (a study's arms); a search
+    over continuous knobs (Optuna trials, one configuration each) is drawn in one colour.
+    """
+    x_key, y_key = axes
+    configs = list(dict.fromkeys(p["config"] for p in points))
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    for i, config in enumerate(configs if len(configs) <= 10 else [None]):
+        mine = [p for p in points if config is None or p["config"] == config]
+        ax.scatter([p[x_key] for p in mine], [p[y_key] for p in mine], s=28, alpha=0.8,
+                   color=_TAB10(i) if config is not None else "#4c72b0",
+                   label=config if config is not None else f"{len(points)} runs")
+    front = sorted((p for p in points if p["pareto"]), key=lambda p: p[x_key])
+    ax.plot([p[x_key] for p in front], [p[y_key] for p in front], color="#c44e52",
+            marker="o", mfc="none", ms=11, linewidth=1, label="Pareto front")
+    ax.set_xlabel(x_key)
+    ax.set_ylabel(y_key)
+    ax.set_title("Accuracy vs diversity among successes (one dot per run)")
+    ax.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 PHASE_COLORS = {"sft": "#dbe9f6", "rl": "#fde7d4"}
 
 

@@ -11,14 +11,14 @@ no nonlinear optimiser is needed.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import overload
+from typing import Any, overload
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["LawFit", "fit_entropy_law"]
+__all__ = ["LawFit", "fit_entropy_law", "rl_batch_points"]
 
 _MIN_POINTS = 3
 """Fewest usable points to fit: two points always fit a two-parameter line perfectly."""
@@ -126,3 +126,26 @@ def fit_entropy_law(entropy: Sequence[float], reward: Sequence[float]) -> LawFit
     else:
         r2 = 1.0 - ss_res / ss_tot
     return LawFit(a=-slope, b=intercept, r2=r2, n=n)
+
+
+def rl_batch_points(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[list[float]]]:
+    """``[token entropy, batch reward]`` of each RL generation batch, per RL phase.
+
+    One point per generation batch: with ``rl.num_iterations`` > 1 several optimizer steps log
+    the same batch's entropy and reward, which would count it several times.
+
+    Args:
+        rows: A run's ``metrics.jsonl`` rows.
+
+    Returns:
+        Points keyed by phase (``"01-rl"``), in step order.
+    """
+    points: dict[str, list[list[float]]] = {}
+    for row in rows:
+        if row.get("phase") != "rl" or row.get("entropy_all") is None or row.get("reward") is None:
+            continue
+        batches = points.setdefault(f"{row['phase_index']:02d}-{row['phase']}", [])
+        point = [row["entropy_all"], row["reward"]]
+        if not batches or batches[-1] != point:  # steps that reuse one generation batch
+            batches.append(point)
+    return points

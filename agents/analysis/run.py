@@ -20,7 +20,7 @@ import numpy as np
 
 from agents.analysis import plots
 from agents.analysis.html import RunReport, TokenView, TrajectoryView
-from agents.analysis.law import LawFit, fit_entropy_law
+from agents.analysis.law import LawFit, fit_entropy_law, rl_batch_points
 from agents.analysis.sparsity import load_state_dict, update_sparsity
 from agents.analysis.tokens import (
     TokenScores,
@@ -264,19 +264,8 @@ def _forking(batch: Sequence[Trajectory], scores: Sequence[TokenScores],
 
 
 def _law(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Fits of R = -a exp(H) + b to (token entropy, batch reward) per RL phase and overall.
-
-    A point per generation batch: with ``rl.num_iterations`` > 1 several optimizer steps log the
-    same batch's entropy and reward, which would count it several times.
-    """
-    rl = [r for r in rows if r.get("phase") == "rl" and r.get("entropy_all") is not None
-          and r.get("reward") is not None]
-    points: dict[str, list[list[float]]] = {}
-    for row in rl:
-        batches = points.setdefault(_phase_name(row), [])
-        point = [row["entropy_all"], row["reward"]]
-        if not batches or batches[-1] != point:  # steps that reuse one generation batch
-            batches.append(point)
+    """Fits of R = -a exp(H) + b to (token entropy, batch reward) per RL phase and overall."""
+    points = rl_batch_points(rows)
     fits = {}
     for phase, pts in points.items():
         fit = fit_entropy_law([p[0] for p in pts], [p[1] for p in pts])

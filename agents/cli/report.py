@@ -1,8 +1,14 @@
-"""``forksearch-report RUN_OR_SWEEP_DIR``: tables and plots over runs, mean and std over seeds."""
+"""``forksearch-report RUN_OR_SWEEP_DIR``: tables and plots over runs, mean and std over seeds.
+
+Beside the table (Markdown, CSV, JSON) it fits the entropy-performance law per configuration and
+marks the runs on the Pareto front of test EM against the success-strategy entropy (the two
+objectives of ``experiment=diversity_pareto``).
+"""
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import math
 import sys
@@ -13,19 +19,30 @@ from typing import Any
 import numpy as np
 import yaml
 
-from agents.plots import plot_metric_bars, plot_pass_at_k_curves
+from agents.analysis.law import LawFit, fit_entropy_law, rl_batch_points
+from agents.analysis.plots import plot_entropy_law
+from agents.plots import plot_metric_bars, plot_pareto, plot_pass_at_k_curves
+from agents.training.metrics import METRICS_NAME, MetricsLog
 
 METRICS = (
     "test_em",
     "test_f1",
+    "pass_at_1",
     "pass_at_k",
     "strategy_entropy",
     "success_strategy_entropy",
+    "strategies_per_solved_question",
+    "wrong_entity_rate",
     "unique_query_ratio",
     "searches_per_episode",
     "wall_time_s",
 )
 SEED_KEYS = ("seed",)
+PARETO = ("test_em", "success_strategy_entropy")
+"""The two figures of the Pareto front, both maximised."""
+LAW_WINDOW = 10
+"""RL generation batches averaged into one point of a configuration's law fit: one batch's
+reward (a few GRPO groups) is too noisy to show the trend by itself."""
 
 
 def find_runs(root: Path) -> list[Path]:
@@ -58,13 +75,27 @@ def run_labels(runs: list[Path]) -> list[str]:
             for run, o in zip(runs, overrides)]
 
 
+def law_points(run: Path) -> list[list[float]]:
+    """A run's ``[token entropy, reward]`` points: its RL batches, :data:`LAW_WINDOW` at a time."""
+    batches = [p for pts in rl_batch_points(MetricsLog(run / METRICS_NAME).rows()).values()
+               for p in pts]
+    return [np.mean(batches[i:i + LAW_WINDOW], axis=0).tolist()
+            for i in range(0, len(batches) - LAW_WINDOW + 1, LAW_WINDOW)]
+
+
 def aggregate(runs: list[Path]) -> list[dict[str, Any]]:
-    """One row per configuration: mean and std of every metric over its runs (seeds)."""
-    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    """One row per configuration: mean and std of every metric over its runs (seeds).
+
+    A row also holds the pass@k curve averaged over seeds and the fit of the entropy law
+    ``R = -a·exp(H) + b`` to the RL points of all its runs (``entropy_law``, ``None`` when they
+    are too few) with the points themselves (``law_points``).
+    """
+    groups: dict[str, list[Path]] = defaultdict(list)
     for run, label in zip(runs, run_labels(runs)):
-        groups[label].append(json.loads((run / "summary.json").read_text()))
+        groups[label].append(run)
     rows = []
-    for label, summaries in groups.items():
+    for label, group in groups.items():
+        summaries = [json.loads((run / "summary.json").read_text()) for run in group]
         row: dict[str, Any] = {"config": label, "runs": len(summaries)}
         for metric in METRICS:
             values = [s[metric] for s in summaries if isinstance(s.get(metric), int | float)]
@@ -76,8 +107,33 @@ def aggregate(runs: list[Path]) -> list[dict[str, Any]]:
         if curves:
             ks = sorted(set.intersection(*(set(c) for c in curves)), key=int)
             row["pass_at_k_curve"] = {k: float(np.mean([c[k] for c in curves])) for k in ks}
+        points = [p for run in group for p in law_points(run)]
+        fit = fit_entropy_law([h for h, _ in points], [r for _, r in points])
+        row["entropy_law"] = None if fit is None else fit.as_dict()
+        row["law_points"] = points
         rows.append(row)
     return rows
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[int]:
+    """Indices of the points no other point dominates (both coordinates maximised)."""
+    return [i for i, (x, y) in enumerate(points)
+            if not any(a >= x and b >= y and (a, b) != (x, y) for a, b in points)]
+
+
+def run_points(runs: list[Path]) -> list[dict[str, Any]]:
+    """Each run's :data:`PARETO` figures, its configuration and whether it is on the front."""
+    labels = run_labels(runs)
+    out = []
+    for run, label in zip(runs, labels):
+        summary = json.loads((run / "summary.json").read_text())
+        values = [summary.get(key) for key in PARETO]
+        if all(isinstance(v, int | float) and math.isfinite(v) for v in values):
+            out.append({"run": str(run), "config": label, **dict(zip(PARETO, values))})
+    front = set(pareto_front([(p[PARETO[0]], p[PARETO[1]]) for p in out]))
+    for i, point in enumerate(out):
+        point["pareto"] = i in front
+    return out
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
@@ -90,8 +146,51 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def law_table(rows: list[dict[str, Any]]) -> str:
+    """The per-configuration law fits as a Markdown table."""
+    lines = ["| config | a | b | R² | points | ceiling b - a |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        fit = r.get("entropy_law")
+        cells = ["-"] * 5 if fit is None else [
+            f"{fit['a']:.3g}", f"{fit['b']:.3g}", f"{fit['r2']:.2f}", str(fit["n"]),
+            f"{fit['ceiling']:.3f}"]
+        lines.append(f"| {r['config']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def csv_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows flattened for ``report.csv``: metrics, their std, the law fit, pass@k per k."""
+    out = []
+    for r in rows:
+        flat = {key: r[key] for key in ("config", "runs")}
+        for metric in METRICS:
+            flat[metric], flat[f"{metric}_std"] = r[metric], r[f"{metric}_std"]
+        fit = r.get("entropy_law") or {}
+        for key in ("a", "b", "r2", "n"):
+            flat[f"law_{key}"] = fit.get(key)
+        for k, value in (r.get("pass_at_k_curve") or {}).items():
+            flat[f"pass_at_{k}_curve"] = value
+        out.append(flat)
+    return out
+
+
+def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
+    """``report.csv``: one line per configuration (columns: the union over rows)."""
+    flat = csv_rows(rows)
+    columns = list(dict.fromkeys(key for row in flat for key in row))
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(flat)
+
+
 def report(root: Path, out: Path | None = None) -> list[dict[str, Any]]:
-    """Write ``report.md``, ``report.json`` and comparison plots into ``out`` (default: root)."""
+    """Write ``report.md``, ``report.csv``, ``report.json`` and plots into ``out`` (default: root).
+
+    The plots compare the configurations (bars with the seed spread, pass@k curves), fit the
+    entropy law per configuration and show test EM against success-strategy entropy with the
+    runs on the Pareto front marked.
+    """
     runs = find_runs(root)
     if not runs:
         raise FileNotFoundError(
@@ -101,13 +200,34 @@ def report(root: Path, out: Path | None = None) -> list[dict[str, Any]]:
     out = out or root
     out.mkdir(parents=True, exist_ok=True)
     rows = aggregate(runs)
-    table = markdown_table(rows)
-    (out / "report.md").write_text(f"# forksearch report: {root}\n\n{table}")
-    (out / "report.json").write_text(json.dumps(rows, indent=2))
+    points = run_points(runs)
+    front = [p for p in points if p["pareto"]]
+    front_lines = "".join(f"| {p['config']} | {p['test_em']:.3f} | "
+                          f"{p['success_strategy_entropy']:.3f} | {p['run']} |\n" for p in front)
+    (out / "report.md").write_text(
+        f"# forksearch report: {root}\n\n{markdown_table(rows)}\n"
+        "## Entropy-performance law R = -a·exp(H) + b per configuration\n\n"
+        f"Points: RL batches' mean token entropy H (nats) and reward R, {LAW_WINDOW} batches "
+        f"averaged per point, pooled over the seeds.\n\n{law_table(rows)}\n"
+        "## Pareto front: test EM vs success-strategy entropy (runs no other run beats on both)"
+        "\n\n| config | test_em | success_strategy_entropy | run |\n|---|---|---|---|\n"
+        f"{front_lines}")
+    write_csv(rows, out / "report.csv")
+    (out / "report.json").write_text(json.dumps({"configs": rows, "runs": points}, indent=2))
     for metric in ("test_em", "strategy_entropy", "success_strategy_entropy", "pass_at_k"):
         plot_metric_bars(rows, metric, out / f"compare_{metric}.png")
     if any(r.get("pass_at_k_curve") for r in rows):
         plot_pass_at_k_curves(rows, out / "compare_pass_at_k_curve.png")
+    fits = {r["config"]: r["entropy_law"] for r in rows if r["law_points"]}
+    if fits:
+        plot_entropy_law(
+            {c: ([h for h, _ in r["law_points"]], [v for _, v in r["law_points"]])
+             for r in rows if (c := r["config"]) in fits},
+            {c: None if f is None else LawFit(**{k: f[k] for k in ("a", "b", "r2", "n")})
+             for c, f in fits.items()},
+            None, out / "compare_entropy_law.png")
+    if points:
+        plot_pareto(points, PARETO, out / "pareto_em_vs_success_entropy.png")
     return rows
 
 

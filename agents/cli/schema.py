@@ -290,23 +290,23 @@ def reports_user_errors(program: str) -> Callable[[F], F]:
 
 
 def entry_point(config_name: str, schema: type[T], program: str,
-                job: Callable[[T, Path], None]) -> Callable[[], None]:
+                job: Callable[[T, Path], Any]) -> Callable[[], None]:
     """The console-script function of a CLI over ``conf/<config_name>.yaml``.
 
     It checks the command line's keys (:func:`check_overrides`), composes the config with
     Hydra (sweeps, launchers and run directories included), validates it into ``schema`` and
-    calls ``job(config, run_dir)``; a user error ends it with one line
-    (:func:`reports_user_errors`).
+    calls ``job(config, run_dir)``, whose return value goes to the sweeper (Optuna's reads
+    it as the objectives); a user error ends it with one line (:func:`reports_user_errors`).
     """
     @hydra.main(config_path=CONF_DIR, config_name=config_name, version_base="1.3")
     @reports_user_errors(program)
-    def run(cfg: DictConfig) -> None:
+    def run(cfg: DictConfig) -> Any:
         quiet_library_loggers()  # after Hydra configured logging, before any library logs
         config = OmegaConf.to_object(cfg)
         assert isinstance(config, schema)
         runtime = HydraConfig.get().runtime
         label_corpus(config, runtime.choices)
-        job(config, Path(runtime.output_dir))
+        return job(config, Path(runtime.output_dir))
 
     def main() -> None:
         # Console scripts, unlike `python -m`, do not see the working directory: a user's

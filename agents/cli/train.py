@@ -98,8 +98,13 @@ def print_result(summary: dict[str, Any], run_dir: Path) -> None:
     console.print(f"run directory: {run_dir}  (wall time {summary['wall_time_s']:.0f} s)")
 
 
-def train(cfg: TrainConfig, out_dir: Path) -> None:
-    """Train, test and report ``cfg`` in ``out_dir`` (``forksearch-train``'s job)."""
+def train(cfg: TrainConfig, out_dir: Path) -> float | tuple[float, ...] | None:
+    """Train, test and report ``cfg`` in ``out_dir`` (``forksearch-train``'s job).
+
+    Returns:
+        The run's ``cfg.objectives`` (a float for one, a tuple for several) for a sweeper such
+        as Optuna's; ``None`` on processes other than the main one.
+    """
     job = Run(cfg, out_dir)  # checks splits, model source... before anything runs
     result = job.execute()
     test = job.test()
@@ -107,11 +112,13 @@ def train(cfg: TrainConfig, out_dir: Path) -> None:
         if job.run_dir != out_dir:  # this process's Hydra read the clock a second apart
             with contextlib.suppress(OSError):
                 out_dir.rmdir()  # left empty (see main)
-        return
+        return None
     run_dir = job.run_dir
     summary = write_summary(run_dir, result, test, job.wall_time_s())  # over every process
     plot_training(MetricsLog(run_dir / METRICS_NAME).rows(), run_dir)
     print_result(summary, run_dir)
+    values = tuple(float(summary[name]) for name in cfg.objectives)
+    return values[0] if len(values) == 1 else values
 
 
 _run_job = entry_point("train", TrainConfig, PROGRAM, train)

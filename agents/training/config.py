@@ -250,6 +250,12 @@ class TestConfig(EvalConfig):
     samples: int = 4
 
 
+OBJECTIVES = ("test_em", "test_f1", "pass_at_1", "pass_at_k", "strategy_entropy",
+              "success_strategy_entropy", "strategies_per_solved_question", "unique_query_ratio",
+              "wrong_entity_rate", "wall_time_s")
+"""Figures of ``summary.json`` a run can return to a sweeper (``objectives``)."""
+
+
 @dataclass
 class TrainConfig:
     """The root configuration of a training run: the schema of ``conf/train.yaml``.
@@ -283,6 +289,8 @@ class TrainConfig:
         resume: Continue the run in the run directory from its last checkpoint.
         report_to: ``transformers`` logging integrations (``tensorboard``, ``wandb``...).
         progress: Show progress bars.
+        objectives: The ``summary.json`` figures the run returns to a Hydra sweeper, in order
+            (one per direction of an Optuna sweep; :data:`OBJECTIVES` lists them).
     """
 
     seed: int = 0
@@ -303,11 +311,16 @@ class TrainConfig:
     resume: bool = False
     report_to: list[str] = field(default_factory=lambda: ["tensorboard"])
     progress: bool = True
+    objectives: list[str] = field(default_factory=lambda: ["test_em"])
 
     def __post_init__(self) -> None:
         _within("seed", self.seed, 0, MAX_SEED,
                 "numpy takes seeds in [0, 2**32) and each phase adds 1000", high_open=True)
         _within("save_steps", self.save_steps, 1, math.inf, "the checkpoint interval in steps")
+        unknown = [o for o in self.objectives if o not in OBJECTIVES]
+        _check(bool(self.objectives) and not unknown,
+               f"objectives must name summary.json figures, one or more of {list(OBJECTIVES)}; "
+               f"got {self.objectives}")
         for part in ("corpus", "retriever"):
             _check(isinstance(getattr(self, part).get("name"), str),
                    f"{part}.name must name a {part} (choose one with {part}=<name>), "

@@ -1,11 +1,22 @@
+import csv
 import importlib.util
 import json
+import math
 from pathlib import Path
 
 import pytest
+import yaml
 
 from agents.cli.analyze import analyze
-from agents.cli.report import METRICS, aggregate, find_runs, report
+from agents.cli.report import (
+    LAW_WINDOW,
+    METRICS,
+    PARETO,
+    aggregate,
+    find_runs,
+    pareto_front,
+    report,
+)
 from agents.cli.report import main as report_main
 from agents.cli.schema import AnalyzeConfig, compose_config
 
@@ -77,6 +88,43 @@ def test_report_groups_seeds_and_computes_mean_and_std(tmp_path):
     assert rows["algorithm=clip_cov"]["test_em"] == pytest.approx(0.5)
 
 
+def test_pareto_front_keeps_the_runs_no_other_beats_on_both():
+    points = [(0.5, 1.0), (0.6, 0.8), (0.4, 0.9), (0.6, 0.7), (0.3, 1.2), (0.5, 1.0)]
+    # (0.4, 0.9) loses to (0.5, 1.0); (0.6, 0.7) to (0.6, 0.8); equal points both stay.
+    assert pareto_front(points) == [0, 1, 4, 5]
+    assert pareto_front([]) == []
+
+
+def law_rows(a: float, b: float, entropies: list[float], wobble: float) -> list[dict]:
+    """RL rows whose windows of LAW_WINDOW batches average to R = -a·exp(H) + b exactly."""
+    rows = []
+    for h in entropies:
+        for i in range(LAW_WINDOW):  # rewards alternate around the law, so no two repeat
+            reward = -a * math.exp(h) + b + (wobble if i % 2 else -wobble)
+            rows.append({"phase": "rl", "phase_index": 1, "entropy_all": h, "reward": reward})
+    return rows
+
+
+def test_report_fits_the_entropy_law_per_configuration_and_writes_csv(tmp_path):
+    for name, arm, seed, hs in (("0", "grpo", 0, [0.2, 0.4]), ("1", "grpo", 1, [0.6, 0.9]),
+                                ("2", "recipe", 0, [0.3])):
+        fake_run(tmp_path, name, [f"+arm={arm}", f"seed={seed}"], 0.5, {"1": 0.5, "2": 0.7})
+        (tmp_path / name / "metrics.jsonl").write_text(
+            "".join(json.dumps(r) + "\n" for r in law_rows(0.3, 1.1, hs, wobble=0.05)))
+    rows = {r["config"]: r for r in report(tmp_path)}
+    fit = rows["+arm=grpo"]["entropy_law"]  # four windows pooled over both seeds
+    assert fit["n"] == 4 and fit["a"] == pytest.approx(0.3) and fit["b"] == pytest.approx(1.1)
+    assert fit["r2"] == pytest.approx(1.0)
+    assert rows["+arm=recipe"]["entropy_law"] is None  # one window: nothing to fit
+    with (tmp_path / "report.csv").open() as f:
+        table = {r["config"]: r for r in csv.DictReader(f)}
+    assert float(table["+arm=grpo"]["law_a"]) == pytest.approx(0.3)
+    assert table["+arm=recipe"]["law_a"] == "" and table["+arm=grpo"]["runs"] == "2"
+    assert float(table["+arm=grpo"]["pass_at_2_curve"]) == pytest.approx(0.7)
+    assert "| +arm=grpo | 0.3 | 1.1 | 1.00 | 4 | 0.800 |" in (tmp_path / "report.md").read_text()
+    assert (tmp_path / "compare_entropy_law.png").read_bytes()[:4] == b"\x89PNG"
+
+
 def test_report_on_an_empty_directory_explains(tmp_path):
     with pytest.raises(SystemExit, match="no run found"):
         report_main([str(tmp_path)])
@@ -129,3 +177,25 @@ def test_a_two_job_sweep_under_a_cluster_launcher(tmp_path, train_cli, launcher,
     assert len(runs) == 2
     seeds = sorted(json.loads((run / "config.json").read_text())["seed"] for run in runs)
     assert seeds == [0, 1] and all((run / "summary.json").exists() for run in runs)
+
+
+def test_a_multi_objective_optuna_sweep_and_its_pareto_front(tmp_path, train_cli):
+    result = train_cli("-m", "experiment=smoke", "hydra/sweeper=optuna",
+                       "hydra.sweeper.direction=[maximize,maximize]", "hydra.sweeper.n_trials=3",
+                       "hydra.sweeper.sampler.seed=0",
+                       "entropy.epsilon_high=interval(0.2,0.4)",
+                       "objectives=[test_em,success_strategy_entropy]", *SHORTER,
+                       f"hydra.sweep.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = find_runs(tmp_path)
+    eps = {json.loads((run / "config.json").read_text())["entropy"]["epsilon_high"]
+           for run in runs}
+    assert len(runs) == 3 and len(eps) == 3 and all(0.2 <= e <= 0.4 for e in eps)
+    # Optuna saw each run's (test EM, success-strategy entropy): its Pareto set is the report's.
+    optuna_front = yaml.safe_load((tmp_path / "optimization_results.yaml").read_text())
+    optuna_values = sorted(tuple(t["values"]) for t in optuna_front["solutions"])
+    report(tmp_path)
+    points = json.loads((tmp_path / "report.json").read_text())["runs"]
+    ours = sorted((p[PARETO[0]], p[PARETO[1]]) for p in points if p["pareto"])
+    assert optuna_values == sorted(set(ours))  # floats passed through unchanged
+    assert (tmp_path / "pareto_em_vs_success_entropy.png").read_bytes()[:4] == b"\x89PNG"

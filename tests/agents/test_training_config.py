@@ -46,6 +46,9 @@ def test_defaults_are_plain_grpo_with_off_policy_updates() -> None:
         (lambda: EntropyRegulation(epsilon_low=0.3, epsilon_high=0.2), "epsilon_high"),
         (lambda: ScheduleConfig(kind="sft_then_rl", replay=True), "schedule.replay needs"),
         (lambda: RLPhaseConfig(loss_type="ppo"), "rl.loss_type must be one of"),
+        (lambda: TrainConfig(objectives=["test_em", "accuracy"]),
+         r"objectives must name summary.json figures.*got \['test_em', 'accuracy'\]"),
+        (lambda: TrainConfig(objectives=[]), "objectives must name"),
     ],
 )
 def test_invalid_settings_say_what_is_wrong(build: object, message: str) -> None:
