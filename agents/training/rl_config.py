@@ -196,7 +196,8 @@ class ScheduleConfig:
     (``agents.training.schedule.EntropyTrigger``): over windows of ``period`` steps, the strategy
     entropy of the correct rollouts has fallen by ``entropy_drop`` (a fraction) from the phase's
     first window, the share of GRPO groups with a correct rollout by ``pass_drop``, or the
-    strategy entropy of all queries is below ``entropy_threshold`` bits. With ``replay``,
+    strategy entropy of all queries is below ``entropy_threshold`` bits, in ``patience``
+    windows in a row. With ``replay``,
     successful RL episodes using a strategy the RL policy under-uses join the demonstration pool.
 
     Attributes:
@@ -205,12 +206,15 @@ class ScheduleConfig:
         rl_steps: Total RL optimizer steps of the run.
         period: RL steps per phase (alternating) or per entropy window (diversity_triggered).
         refresh_steps: Optimizer steps of each SFT refresh.
+        refresh_learning_rate: Peak learning rate of SFT refreshes (``None``: the first SFT
+            phase's ``sft.learning_rate``).
         entropy_threshold: Strategy entropy (bits) of all queries below which a refresh is
             triggered.
         entropy_drop: Relative fall of the correct rollouts' strategy entropy that triggers a
             refresh.
         pass_drop: Relative fall of the share of GRPO groups with a correct rollout that
             triggers a refresh.
+        patience: Windows in a row that must show the fall (or the low entropy) to trigger.
         replay: Add successful RL episodes of under-used strategies to the pool.
         replay_max: Most episodes replayed per refresh.
         replay_rare_ratio: A strategy is under-used when its share of RL queries is below this
@@ -221,12 +225,14 @@ class ScheduleConfig:
     rl_steps: int = 60
     period: int = 10
     refresh_steps: int = 30
+    refresh_learning_rate: float | None = None
     entropy_threshold: float = 0.25
     # Calibrated on 200 plain-GRPO steps from the default SFT model (results/trigger_calibration):
     # windows move by about +-4% (entropy) and +-8% (groups solved) between themselves, and the
     # squeeze took the first figure down 12% and the second 16%.
     entropy_drop: float = 0.1
     pass_drop: float = 0.15
+    patience: int = 1
     replay: bool = False
     replay_max: int = 64
     replay_rare_ratio: float = 0.5
@@ -237,6 +243,7 @@ class ScheduleConfig:
                f"schedule.kind must be one of {SCHEDULE_KINDS}, got {self.kind!r}")
         _positive("schedule", rl_steps=self.rl_steps, period=self.period,
                   refresh_steps=self.refresh_steps, replay_max=self.replay_max,
+                  patience=self.patience,
                   replay_rare_ratio=self.replay_rare_ratio)
         _within("schedule.entropy_drop", self.entropy_drop, 0.0, 1.0,
                 "a relative fall of the strategy entropy", low_open=True, high_open=True)
@@ -244,6 +251,8 @@ class ScheduleConfig:
                 "a relative fall of the share of groups solved; 1 never fires", low_open=True)
         _within("schedule.entropy_threshold", self.entropy_threshold, 0.0, math.inf,
                 "strategy entropy is >= 0 bits, so a negative floor never fires")
+        if self.refresh_learning_rate is not None:
+            _learning_rate("schedule.refresh_learning_rate", self.refresh_learning_rate)
         _check(not self.replay or self.kind in ("alternating", "diversity_triggered"),
                f"schedule.replay needs SFT refreshes (kind 'alternating' or "
                f"'diversity_triggered'), got kind {self.kind!r}")

@@ -18,7 +18,7 @@ import logging
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -211,7 +211,7 @@ class Run:
         if kind == "rl" and self.schedule.triggered:
             sched = self.cfg.schedule
             trigger = EntropyTrigger(sched.entropy_threshold, sched.entropy_drop, sched.period,
-                                     sched.pass_drop)
+                                     sched.pass_drop, sched.patience)
         self.state.trigger = trigger.state_dict() if trigger else None
         self._commit()
 
@@ -340,7 +340,10 @@ class Run:
                                          seed=seed)
             if cfg.demos.rename_entities > 0:
                 demos = EntityRenamer(self.corpus).augment(demos, cfg.demos.rename_entities, seed)
-            run_sft(model, tokenizer, policy, demos, cfg.sft, common, monitor, resume,
+            sft = cfg.sft
+            if phase.refresh and cfg.schedule.refresh_learning_rate is not None:
+                sft = replace(sft, learning_rate=cfg.schedule.refresh_learning_rate)
+            run_sft(model, tokenizer, policy, demos, sft, common, monitor, resume,
                     callbacks=self.callbacks)
         else:
             # Each process plays its own prompts, with its own sampling generator.

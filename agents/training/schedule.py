@@ -93,21 +93,26 @@ class EntropyTrigger:
     the trigger when its success-strategy entropy fell below ``(1 - drop)`` times the
     reference's, or its group pass rate below ``(1 - pass_drop)`` times the reference's (the
     squeeze: fewer ways to succeed, fewer questions solved at all); any window fires when its
-    strategy entropy is below ``threshold`` bits. ``fired`` says which figure fired, with its
-    value and the reference.
+    strategy entropy is below ``threshold`` bits. With ``patience`` > 1 the trigger waits for
+    that many such windows in a row, so that one unlucky window (40 groups move the pass rate
+    by several points) does not stop the phase. ``fired`` says which figure fired last, with
+    its value and the reference.
 
     Args:
         threshold: Absolute floor of the strategy entropy of all queries, in bits.
         drop: Relative fall of the success-strategy entropy that fires, in (0, 1).
         window: Optimizer steps per window.
         pass_drop: Relative fall of the group pass rate that fires, in (0, 1].
+        patience: Windows in a row that must show the squeeze.
     """
 
     threshold: float
     drop: float
     window: int
     pass_drop: float = 1.0
+    patience: int = 1
     reference: dict[str, float] | None = None
+    strikes: int = 0  # windows in a row that showed the squeeze
     # The open window: every query's label, the labels of correct episodes' queries, and
     # whether each GRPO group had a correct episode.
     labels: list[str] = field(default_factory=list)
@@ -154,13 +159,15 @@ class EntropyTrigger:
                                ("group_pass_rate", self.pass_drop)):
                 if figures[name] < (1.0 - fall) * ref[name]:
                     reasons.append((name, (1.0 - fall) * ref[name]))
-        if reasons:
-            name, bound = reasons[0]
-            self.fired = {"step": phase_step, "figure": name, "value": figures[name],
-                          "below": bound,
-                          "reference": self.reference[name] if name != "strategy_entropy"
-                          else None}
-        return bool(reasons)
+        self.strikes = self.strikes + 1 if reasons else 0
+        if self.strikes < self.patience:
+            return False
+        name, bound = reasons[0]
+        self.fired = {"step": phase_step, "figure": name, "value": figures[name],
+                      "below": bound,
+                      "reference": self.reference[name] if name != "strategy_entropy"
+                      else None}
+        return True
 
     def describe(self) -> str:
         """One line on what fired the trigger ("" when it has not fired)."""

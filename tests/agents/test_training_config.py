@@ -149,6 +149,20 @@ def test_trigger_fires_on_the_squeeze_of_successes_and_says_which_figure() -> No
     assert [h["strategy_entropy"] for h in low.history] == [0.0, 0.0]
 
 
+def test_trigger_with_patience_waits_for_the_squeeze_to_last() -> None:
+    trigger = EntropyTrigger(threshold=0.0, drop=0.99, window=1, pass_drop=0.5, patience=2)
+    solved = [[(["entity"], True)]] * 2
+    unlucky = [[(["entity"], True)]] + [[(["keyword"], False)]] * 3  # 1 of 4 groups solved
+    for batch, fires in ((solved, False), (unlucky, False), (solved, False), (unlucky, False),
+                         (unlucky, True)):
+        trigger.observe(_batch(batch))
+        assert trigger.check(len(trigger.history) + 1) == fires
+    # One unlucky window between good ones never fired; the second in a row did.
+    assert trigger.strikes == 2 and trigger.fired is not None
+    assert trigger.fired["step"] == 5 and trigger.fired["figure"] == "group_pass_rate"
+    assert EntropyTrigger.from_state(json.loads(json.dumps(trigger.state_dict()))) == trigger
+
+
 def _demo(qid: str, strategy: str, labels: list[str], em: float = 1.0) -> Trajectory:
     return Trajectory(qid=qid, question=f"q {qid}", agent="a", strategy=strategy, em=em,
                       reward=em, actions=[f"<search>{qid}</search>", "<answer>x</answer>"],
@@ -289,6 +303,8 @@ def test_every_numeric_option_is_range_checked_and_the_error_names_it() -> None:
         ("env.format_penalty=nan", "env.format_penalty must be a finite number, got nan"),
         ("env.format_penalty=1.5", r"env.format_penalty must be in \[0, 1\].*got 1.5"),
         ("sft.learning_rate=2", r"sft.learning_rate must be in \(0, 1\) \(Adam"),
+        ("schedule.refresh_learning_rate=0", r"schedule.refresh_learning_rate must be in \(0, 1\)"),
+        ("schedule.patience=0", "schedule.patience must be > 0"),
         ("rl.max_grad_norm=0", "rl.max_grad_norm must be > 0, got 0.0"),
         ("sft.weight_decay=-0.1", r"sft.weight_decay must be in \[0, 1\]"),
         ("entropy.planning_boost=1.0", r"entropy.planning_boost must be in \[0, 1\).*alpha"),

@@ -39,9 +39,11 @@ def _rows(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def test_smoke_schedule_logs_every_step_of_both_phases(tmp_path: Path) -> None:
-    summary = train(_tiny(), tmp_path)
+    summary = train(_tiny("schedule.refresh_learning_rate=1e-5"), tmp_path)
     rows = _rows(tmp_path)
     assert [r["step"] for r in rows] == list(range(1, 11))  # SFT 4, RL 2, SFT 2, RL 2
+    lrs = {i: max(r["learning_rate"] for r in rows if r["phase_index"] == i) for i in (0, 2)}
+    assert lrs[2] <= 1e-5 < lrs[0]  # the refresh trains at its own learning rate
     assert [p["kind"] for p in summary["phases"]] == ["sft", "rl", "sft", "rl"]
     kinds = [(r["phase_index"], r["phase"]) for r in rows]
     assert sorted(set(kinds)) == [(0, "sft"), (1, "rl"), (2, "sft"), (3, "rl")]
