@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 
 import corpora
 from agents.build import build_retriever, load_corpus, load_model
@@ -320,3 +321,14 @@ def test_every_diversity_study_arm_composes_onto_the_shared_sft(arm):
     from agents.training.runner import SHARED_SFT_INPUTS
 
     assert all(getattr(cfg, k) == getattr(baseline, k) for k in SHARED_SFT_INPUTS)
+
+
+@pytest.mark.parametrize("experiment", GROUPS["experiment"])
+def test_searched_experiments_name_trial_folders_within_the_filesystem_limit(experiment):
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose("train", overrides=[f"experiment={experiment}"], return_hydra_config=True)
+    if "optuna" not in cfg.hydra.sweeper._target_:
+        return  # a grid's folder names are its short values (+arm=grpo,seed=1)
+    # Sampled floats in `param=0.309762700785465,...` soon pass 255 characters: errno 36.
+    subdir = OmegaConf.to_container(cfg.hydra.sweep, resolve=False)["subdir"]
+    assert "override_dirname" not in subdir and len(subdir) < 64
