@@ -71,6 +71,11 @@ class LawFit:
         """The fit as plain numbers, for JSON: keys ``a``, ``b``, ``r2``, ``n``, ``ceiling``."""
         return {"a": self.a, "b": self.b, "r2": self.r2, "n": self.n, "ceiling": self.ceiling}
 
+    @classmethod
+    def from_dict(cls, fit: dict[str, Any] | None) -> LawFit | None:
+        """Rebuild a fit from :meth:`as_dict` (``None`` stays ``None``: no fit was possible)."""
+        return None if fit is None else cls(a=fit["a"], b=fit["b"], r2=fit["r2"], n=int(fit["n"]))
+
 
 def fit_entropy_law(entropy: Sequence[float], reward: Sequence[float]) -> LawFit | None:
     """Least-squares fit of ``R = -a * exp(H) + b`` to paired entropy and reward values.

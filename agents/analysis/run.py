@@ -283,12 +283,9 @@ def _phase_name(row: dict[str, Any]) -> str:
 def _law_plot(law: dict[str, Any], out_dir: Path) -> Path:
     """Plot the points and the fits that :func:`_law` computed (not fitted again)."""
     points = {p: ([x for x, _ in pts], [y for _, y in pts]) for p, pts in law["points"].items()}
-    fits = {p: _as_fit(f) for p, f in law["phases"].items()}
-    return plots.plot_entropy_law(points, fits, _as_fit(law["run"]), out_dir / "entropy_law.png")
-
-
-def _as_fit(fit: dict[str, Any] | None) -> LawFit | None:
-    return None if fit is None else LawFit(a=fit["a"], b=fit["b"], r2=fit["r2"], n=fit["n"])
+    fits = {p: LawFit.from_dict(f) for p, f in law["phases"].items()}
+    return plots.plot_entropy_law(points, fits, LawFit.from_dict(law["run"]),
+                                  out_dir / "entropy_law.png")
 
 
 def _planning(steps: Sequence[dict[str, Any]]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import json
 import math
 import sys
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -83,19 +84,34 @@ def law_points(run: Path) -> list[list[float]]:
             for i in range(0, len(batches) - LAW_WINDOW + 1, LAW_WINDOW)]
 
 
-def aggregate(runs: list[Path]) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class RunResult:
+    """A finished run: its directory, configuration label and ``summary.json``."""
+
+    run: Path
+    config: str
+    summary: dict[str, Any]
+
+
+def read_results(runs: list[Path]) -> list[RunResult]:
+    """Read each run's summary once and label it with :func:`run_labels`."""
+    return [RunResult(run, label, json.loads((run / "summary.json").read_text()))
+            for run, label in zip(runs, run_labels(runs))]
+
+
+def aggregate(results: list[RunResult]) -> list[dict[str, Any]]:
     """One row per configuration: mean and std of every metric over its runs (seeds).
 
     A row also holds the pass@k curve averaged over seeds and the fit of the entropy law
     ``R = -a·exp(H) + b`` to the RL points of all its runs (``entropy_law``, ``None`` when they
     are too few) with the points themselves (``law_points``).
     """
-    groups: dict[str, list[Path]] = defaultdict(list)
-    for run, label in zip(runs, run_labels(runs)):
-        groups[label].append(run)
+    groups: dict[str, list[RunResult]] = defaultdict(list)
+    for result in results:
+        groups[result.config].append(result)
     rows = []
     for label, group in groups.items():
-        summaries = [json.loads((run / "summary.json").read_text()) for run in group]
+        summaries = [r.summary for r in group]
         row: dict[str, Any] = {"config": label, "runs": len(summaries)}
         for metric in METRICS:
             values = [s[metric] for s in summaries if isinstance(s.get(metric), int | float)]
@@ -107,7 +123,7 @@ def aggregate(runs: list[Path]) -> list[dict[str, Any]]:
         if curves:
             ks = sorted(set.intersection(*(set(c) for c in curves)), key=int)
             row["pass_at_k_curve"] = {k: float(np.mean([c[k] for c in curves])) for k in ks}
-        points = [p for run in group for p in law_points(run)]
+        points = [p for r in group for p in law_points(r.run)]
         fit = fit_entropy_law([h for h, _ in points], [r for _, r in points])
         row["entropy_law"] = None if fit is None else fit.as_dict()
         row["law_points"] = points
@@ -121,15 +137,13 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
             if not any(a >= x and b >= y and (a, b) != (x, y) for a, b in points)]
 
 
-def run_points(runs: list[Path]) -> list[dict[str, Any]]:
+def run_points(results: list[RunResult]) -> list[dict[str, Any]]:
     """Each run's :data:`PARETO` figures, its configuration and whether it is on the front."""
-    labels = run_labels(runs)
-    out = []
-    for run, label in zip(runs, labels):
-        summary = json.loads((run / "summary.json").read_text())
-        values = [summary.get(key) for key in PARETO]
+    out: list[dict[str, Any]] = []
+    for r in results:
+        values = [r.summary.get(key) for key in PARETO]
         if all(isinstance(v, int | float) and math.isfinite(v) for v in values):
-            out.append({"run": str(run), "config": label, **dict(zip(PARETO, values))})
+            out.append({"run": str(r.run), "config": r.config, **dict(zip(PARETO, values))})
     front = set(pareto_front([(p[PARETO[0]], p[PARETO[1]]) for p in out]))
     for i, point in enumerate(out):
         point["pareto"] = i in front
@@ -199,8 +213,9 @@ def report(root: Path, out: Path | None = None) -> list[dict[str, Any]]:
         )
     out = out or root
     out.mkdir(parents=True, exist_ok=True)
-    rows = aggregate(runs)
-    points = run_points(runs)
+    results = read_results(runs)
+    rows = aggregate(results)
+    points = run_points(results)
     front = [p for p in points if p["pareto"]]
     front_lines = "".join(f"| {p['config']} | {p['test_em']:.3f} | "
                           f"{p['success_strategy_entropy']:.3f} | {p['run']} |\n" for p in front)
@@ -223,8 +238,7 @@ def report(root: Path, out: Path | None = None) -> list[dict[str, Any]]:
         plot_entropy_law(
             {c: ([h for h, _ in r["law_points"]], [v for _, v in r["law_points"]])
              for r in rows if (c := r["config"]) in fits},
-            {c: None if f is None else LawFit(**{k: f[k] for k in ("a", "b", "r2", "n")})
-             for c, f in fits.items()},
+            {c: LawFit.from_dict(f) for c, f in fits.items()},
             None, out / "compare_entropy_law.png")
     if points:
         plot_pareto(points, PARETO, out / "pareto_em_vs_success_entropy.png")

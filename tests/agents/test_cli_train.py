@@ -15,6 +15,7 @@ from agents.cli.report import (
     aggregate,
     find_runs,
     pareto_front,
+    read_results,
     report,
 )
 from agents.cli.report import main as report_main
@@ -81,7 +82,7 @@ def test_report_groups_seeds_and_computes_mean_and_std(tmp_path):
     fake_run(tmp_path, "1", ["experiment=smoke", "algorithm=grpo", "seed=1"], 0.4)
     fake_run(tmp_path, "2", ["experiment=smoke", "algorithm=clip_cov", "seed=0"], 0.5)
     # Overrides every run shares (experiment=smoke) do not label the rows.
-    rows = {r["config"]: r for r in aggregate(find_runs(tmp_path))}
+    rows = {r["config"]: r for r in aggregate(read_results(find_runs(tmp_path)))}
     assert rows["algorithm=grpo"]["runs"] == 2
     assert rows["algorithm=grpo"]["test_em"] == pytest.approx(0.3)
     assert rows["algorithm=grpo"]["test_em_std"] == pytest.approx(0.1)
@@ -145,7 +146,7 @@ def test_sweep_of_four_jobs_its_report_and_analysis(tmp_path, overrides, capsys,
     report_main([str(tmp_path)])
     table = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| algo")]
     assert len(table) == 2 and all("| 2 |" in line for line in table)
-    rows = aggregate(find_runs(tmp_path))
+    rows = aggregate(read_results(find_runs(tmp_path)))
     assert sorted(r["config"] for r in rows) == ["algorithm=clip_cov", "algorithm=grpo"]
     assert all(r["runs"] == 2 and r["test_em_std"] is not None for r in rows)
     assert (tmp_path / "report.md").exists()
