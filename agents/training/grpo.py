@@ -148,6 +148,16 @@ class SearchGRPOTrainer(ResumableTrainerMixin, MeasuredTrainerMixin, GRPOTrainer
                  "strategy_labels": list(t.strategy_labels)} for t, b in zip(episodes, bonus)]
         return {key: [row[key] for row in rows] for key in rows[0]} if rows else {}
 
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        """Log a step; its ``reward`` is the environment's, on every step.
+
+        TRL logs the mean of its reward function (strategy bonus included) on the steps that
+        generate a rollout batch only, and it would overwrite the monitor's figure there: rows
+        of one batch would then disagree. The bonus is logged apart (``strategy_bonus``).
+        """
+        self._metrics["train"].pop("reward", None)
+        super().log(logs, start_time)
+
     def training_step(self, *args: Any, **kwargs: Any) -> Tensor:
         """TRL's, profiled as ``step``: a rollout batch when one is due, the loss, backward."""
         with section("step"):

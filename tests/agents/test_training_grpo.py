@@ -495,5 +495,11 @@ def test_the_strategy_bonus_reaches_the_rollout_reward(world, tmp_path: Path,
     out = trainer.play([prompt] * 4)
     assert out["reward"] == pytest.approx([1.75, 1.25, 1.25, 1.25])
     assert trainer.monitor.batch_stats["strategy_bonus"] == pytest.approx(1.5 / 4)
+    # TRL's reward metric (bonus included) does not replace the environment's in the step's row.
+    trainer.model.train()
+    trainer._metrics["train"]["reward"].append(sum(out["reward"]) / 4)
+    trainer.log({"loss": 0.0})
+    logged = trainer.state.log_history[-1]
+    assert logged["reward"] == 1.0 and logged["strategy_bonus"] == pytest.approx(1.5 / 4)
     trainer.regulation = EntropyRegulation()  # off: the environment's reward only
     assert trainer.play([prompt] * 4)["reward"] == [1.0] * 4
