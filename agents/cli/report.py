@@ -41,6 +41,8 @@ METRICS = (
 SEED_KEYS = ("seed",)
 PARETO = ("test_em", "success_strategy_entropy")
 """The two figures of the Pareto front, both maximised."""
+PLOT_LABEL_MAX = 40
+"""Longest configuration label a plot legend or axis shows as it is (see :func:`plot_label`)."""
 LAW_WINDOW = 10
 """RL generation batches averaged into one point of a configuration's law fit: one batch's
 reward (a few GRPO groups) is too noisy to show the trend by itself."""
@@ -112,7 +114,9 @@ def aggregate(results: list[RunResult]) -> list[dict[str, Any]]:
     rows = []
     for label, group in groups.items():
         summaries = [r.summary for r in group]
-        row: dict[str, Any] = {"config": label, "runs": len(summaries)}
+        names = [r.run.name for r in group]
+        row: dict[str, Any] = {"config": label, "runs": len(summaries), "run_names": names,
+                               "plot_label": plot_label(label, names)}
         for metric in METRICS:
             values = [s[metric] for s in summaries if isinstance(s.get(metric), int | float)]
             finite = [v for v in values if math.isfinite(v)]
@@ -129,6 +133,31 @@ def aggregate(results: list[RunResult]) -> list[dict[str, Any]]:
         row["law_points"] = points
         rows.append(row)
     return rows
+
+
+def plot_label(config: str, run_names: list[str]) -> str:
+    """A configuration's name in plots: its label while short, else a shorter one.
+
+    An Optuna trial's label names every sampled float in full (150 characters and more), which
+    no legend can show. The shorter name is its overrides with each key's last part and numbers
+    to 3 significant digits or, for a configuration of one run, its folder (``trial_3``, listed
+    with its overrides in ``report.md``) if that is shorter still.
+    """
+    if len(config) <= PLOT_LABEL_MAX:
+        return config
+    short = " ".join(_short_override(o) for o in config.split())
+    return min([short, *run_names[:1]] if len(run_names) == 1 else [short], key=len)
+
+
+def _short_override(override: str) -> str:
+    key, _, value = override.partition("=")
+    try:
+        number = float(value)
+    except ValueError:
+        number = None
+    if number is not None and not value.isdigit():
+        value = f"{number:.3g}"
+    return f"{key.rsplit('.', 1)[-1]}={value}"
 
 
 def pareto_front(points: list[tuple[float, float]]) -> list[int]:
@@ -156,7 +185,9 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     lines = [head, "|" + "---|" * (len(METRICS) + 2)]
     for r in rows:
         cells = [f"{r[m]:.3f} ± {r[m + '_std']:.3f}" for m in METRICS]
-        lines.append(f"| {r['config']} | {r['runs']} | " + " | ".join(cells) + " |")
+        plotted = r.get("plot_label", r["config"])
+        config = r["config"] if plotted == r["config"] else f"{r['config']} (plots: {plotted})"
+        lines.append(f"| {config} | {r['runs']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -229,19 +260,22 @@ def report(root: Path, out: Path | None = None) -> list[dict[str, Any]]:
         f"{front_lines}")
     write_csv(rows, out / "report.csv")
     (out / "report.json").write_text(json.dumps({"configs": rows, "runs": points}, indent=2))
+    names = {r["config"]: r["plot_label"] for r in rows}
+    plot_rows = [{**r, "config": names[r["config"]]} for r in rows]
     for metric in ("test_em", "strategy_entropy", "success_strategy_entropy", "pass_at_k"):
-        plot_metric_bars(rows, metric, out / f"compare_{metric}.png")
+        plot_metric_bars(plot_rows, metric, out / f"compare_{metric}.png")
     if any(r.get("pass_at_k_curve") for r in rows):
-        plot_pass_at_k_curves(rows, out / "compare_pass_at_k_curve.png")
-    fits = {r["config"]: r["entropy_law"] for r in rows if r["law_points"]}
+        plot_pass_at_k_curves(plot_rows, out / "compare_pass_at_k_curve.png")
+    fits = {r["config"]: r["entropy_law"] for r in plot_rows if r["law_points"]}
     if fits:
         plot_entropy_law(
             {c: ([h for h, _ in r["law_points"]], [v for _, v in r["law_points"]])
-             for r in rows if (c := r["config"]) in fits},
+             for r in plot_rows if (c := r["config"]) in fits},
             {c: LawFit.from_dict(f) for c, f in fits.items()},
             None, out / "compare_entropy_law.png")
     if points:
-        plot_pareto(points, PARETO, out / "pareto_em_vs_success_entropy.png")
+        plot_pareto([{**p, "config": names[p["config"]]} for p in points], PARETO,
+                    out / "pareto_em_vs_success_entropy.png")
     return rows
 
 

@@ -15,6 +15,7 @@ from agents.cli.report import (
     aggregate,
     find_runs,
     pareto_front,
+    plot_label,
     read_results,
     report,
 )
@@ -87,6 +88,16 @@ def test_report_groups_seeds_and_computes_mean_and_std(tmp_path):
     assert rows["algorithm=grpo"]["test_em"] == pytest.approx(0.3)
     assert rows["algorithm=grpo"]["test_em_std"] == pytest.approx(0.1)
     assert rows["algorithm=clip_cov"]["test_em"] == pytest.approx(0.5)
+
+
+def test_long_configuration_labels_get_short_plot_names():
+    trial = ("entropy.epsilon_high=0.22365488517378665 entropy.kl_cov_beta=1.4739464239772113 "
+             "schedule.refresh_steps=10")
+    assert plot_label(trial, ["trial_3"]) == "trial_3"  # one run: its folder
+    lever = "rl.num_generations=8 rl.questions_per_step=2"  # its folder's name is longer
+    assert plot_label(lever, [f"grpo_seed0_{lever}"]) == "num_generations=8 questions_per_step=2"
+    assert plot_label(trial, ["a", "b"]) == "epsilon_high=0.224 kl_cov_beta=1.47 refresh_steps=10"
+    assert plot_label("+arm=grpo", ["grpo_seed0", "grpo_seed1"]) == "+arm=grpo"  # short: as is
 
 
 def test_pareto_front_keeps_the_runs_no_other_beats_on_both():
