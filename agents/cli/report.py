@@ -146,7 +146,7 @@ def plot_label(config: str, run_names: list[str]) -> str:
     if len(config) <= PLOT_LABEL_MAX:
         return config
     short = " ".join(_short_override(o) for o in config.split())
-    return min([short, *run_names[:1]] if len(run_names) == 1 else [short], key=len)
+    return min([short, *run_names] if len(run_names) == 1 else [short], key=len)
 
 
 def _short_override(override: str) -> str:
@@ -185,7 +185,7 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     lines = [head, "|" + "---|" * (len(METRICS) + 2)]
     for r in rows:
         cells = [f"{r[m]:.3f} ± {r[m + '_std']:.3f}" for m in METRICS]
-        plotted = r.get("plot_label", r["config"])
+        plotted = r["plot_label"]
         config = r["config"] if plotted == r["config"] else f"{r['config']} (plots: {plotted})"
         lines.append(f"| {config} | {r['runs']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
